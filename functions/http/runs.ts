@@ -1,0 +1,89 @@
+import * as df from 'durable-functions';
+import { DurableFunctionsClient } from '../../shared/adapters/durable/durableFunctionsClient.js';
+import { jsonHandler, readJsonBody } from '../../shared/app/httpResponses.js';
+import { callerOf } from '../../shared/app/identity.js';
+import {
+  cancelRun,
+  deleteRun,
+  getRun,
+  listRuns,
+  raiseRunEvent,
+  runLogs,
+  startRun,
+  type RunDeps,
+} from '../../shared/app/runs.js';
+import { services } from '../../shared/app/services.js';
+import type { InvocationContext } from '../../shared/runtime/functionsApi.js';
+
+// Thin registrations: parse, call one use case, map the result. Logic lives in shared/app/runs.
+
+function deps(context: InvocationContext): RunDeps {
+  const s = services();
+  return { client: DurableFunctionsClient.fromContext(context), state: s.state, logs: s.logs, clock: s.clock };
+}
+
+const param = (request: { params: Record<string, string> }, name: string): string => request.params[name] ?? '';
+
+df.app.client.http('startRun', {
+  route: 'runs',
+  methods: ['POST'],
+  handler: jsonHandler(async (request, _client, context) => ({
+    status: 202,
+    jsonBody: await startRun(deps(context), await readJsonBody(request), callerOf(request)),
+  })),
+});
+
+df.app.client.http('listRuns', {
+  route: 'runs',
+  methods: ['GET'],
+  handler: jsonHandler(async (request, _client, context) => ({
+    status: 200,
+    jsonBody: await listRuns(deps(context), Object.fromEntries(request.query.entries())),
+  })),
+});
+
+df.app.client.http('getRun', {
+  route: 'runs/{runId}',
+  methods: ['GET'],
+  handler: jsonHandler(async (request, _client, context) => ({
+    status: 200,
+    jsonBody: await getRun(deps(context), param(request, 'runId')),
+  })),
+});
+
+df.app.client.http('deleteRun', {
+  route: 'runs/{runId}',
+  methods: ['DELETE'],
+  handler: jsonHandler(async (request, _client, context) => {
+    await deleteRun(deps(context), param(request, 'runId'));
+    return { status: 204 };
+  }),
+});
+
+df.app.client.http('cancelRun', {
+  route: 'runs/{runId}/cancel',
+  methods: ['POST'],
+  handler: jsonHandler(async (request, _client, context) => {
+    const body = (await readJsonBody(request)) as { reason?: unknown };
+    const reason = typeof body.reason === 'string' && body.reason !== '' ? body.reason : `canceled by ${callerOf(request)}`;
+    return { status: 202, jsonBody: await cancelRun(deps(context), param(request, 'runId'), reason) };
+  }),
+});
+
+df.app.client.http('raiseRunEvent', {
+  route: 'runs/{runId}/events/{eventName}',
+  methods: ['POST'],
+  handler: jsonHandler(async (request, _client, context) => {
+    await raiseRunEvent(deps(context), param(request, 'runId'), param(request, 'eventName'), await readJsonBody(request));
+    return { status: 202, jsonBody: { accepted: true } };
+  }),
+});
+
+df.app.client.http('getRunLogs', {
+  route: 'runs/{runId}/logs',
+  methods: ['GET'],
+  handler: jsonHandler(async (request, _client, context) => ({
+    status: 200,
+    jsonBody: await runLogs(deps(context), param(request, 'runId'), Object.fromEntries(request.query.entries())),
+  })),
+});

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { BatonError } from '../domain/errors.js';
+import { helloParamsSchema } from '../orchestrations/hello.js';
+
+/**
+ * The pipelines this app can start by name, each with the orchestrator that runs it and the
+ * schema of its parameters (the API, the CLI and the portal validate with the same one).
+ */
+export interface PipelineDefinition {
+  name: string;
+  description: string;
+  orchestrator: string;
+  paramsSchema: z.ZodType;
+}
+
+const pipelines: PipelineDefinition[] = [
+  {
+    name: 'hello',
+    description: 'Fans out N greeting activities that each write a file to the lake, then fans in to a summary.',
+    orchestrator: 'helloFanOut',
+    paramsSchema: helloParamsSchema,
+  },
+];
+
+export function listPipelines(): PipelineDefinition[] {
+  return [...pipelines];
+}
+
+export function findPipeline(name: string): PipelineDefinition {
+  const found = pipelines.find((p) => p.name === name);
+  if (!found) {
+    throw new BatonError('validation', `pipeline: unknown pipeline '${name}' (known: ${pipelines.map((p) => p.name).join(', ')})`, {
+      field: 'pipeline',
+    });
+  }
+  return found;
+}

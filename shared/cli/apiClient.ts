@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { BatonError, errorCodes } from '../domain/errors.js';
+
+/**
+ * The CLI's HTTP client for `/api/`. Every reply is parsed with zod: an error body becomes a
+ * BatonError with the server's code and field; a reply of the wrong shape is reported as such.
+ */
+const errorBodySchema = z.object({
+  error: z.object({ code: z.enum(errorCodes), message: z.string(), field: z.string().optional() }),
+});
+
+const stepSchema = z.object({
+  name: z.string(),
+  kind: z.string(),
+  taskId: z.number().optional(),
+  status: z.string(),
+  instanceId: z.string().optional(),
+  attempts: z.array(
+    z.object({
+      attempt: z.number(),
+      status: z.string(),
+      startedAt: z.string().optional(),
+      finishedAt: z.string().optional(),
+      durationMs: z.number().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+
+export const runViewSchema = z.object({
+  runId: z.string(),
+  pipeline: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'canceled']),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  params: z.unknown(),
+  output: z.unknown(),
+  error: z.string().optional(),
+  progress: z.unknown(),
+  steps: z.array(stepSchema).optional(),
+});
+export type RunViewDto = z.infer<typeof runViewSchema>;
+
+export const logLineSchema = z.object({ at: z.string(), level: z.string(), message: z.string(), step: z.string() });
+export type LogLineDto = z.infer<typeof logLineSchema>;
+
+export const pipelineInfoSchema = z.object({ name: z.string(), description: z.string(), orchestrator: z.string(), params: z.unknown() });
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly user: string,
+  ) {}
+
+  async request<S extends z.ZodType>(schema: S, method: string, path: string, body?: unknown): Promise<z.output<S>> {
+    let response: Response;
+    try {
+      response = await fetch(new URL(`/api/${path}`, this.baseUrl), {
+        method,
+        headers: { 'content-type': 'application/json', 'x-baton-user': this.user },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new BatonError('unavailable', `cannot reach ${this.baseUrl}: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await response.text();
+    let json: unknown = undefined;
+    if (text !== '') {
+      try {
+        json = JSON.parse(text) as unknown;
+      } catch {
+        throw new BatonError('unavailable', `${method} ${path}: HTTP ${response.status} with a non-JSON body`);
+      }
+    }
+    if (!response.ok) {
+      const parsed = errorBodySchema.safeParse(json);
+      if (parsed.success) {
+        const { code, message, field } = parsed.data.error;
+        throw new BatonError(code, message, field === undefined ? {} : { field });
+      }
+      throw new BatonError(response.status >= 500 ? 'unavailable' : 'validation', `${method} ${path}: HTTP ${response.status}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new BatonError('internal', `${method} ${path}: unexpected reply: ${parsed.error.issues[0]?.message ?? ''}`);
+    return parsed.data;
+  }
+
+  startRun(pipeline: string, params: Record<string, unknown>, runId?: string): Promise<RunViewDto> {
+    return this.request(runViewSchema, 'POST', 'runs', { pipeline, params, ...(runId ? { runId } : {}) });
+  }
+  getRun(runId: string): Promise<RunViewDto> {
+    return this.request(runViewSchema, 'GET', `runs/${encodeURIComponent(runId)}`);
+  }
+  listRuns(query: Record<string, string>): Promise<RunViewDto[]> {
+    return this.request(z.array(runViewSchema), 'GET', `runs?${new URLSearchParams(query).toString()}`);
+  }
+  cancelRun(runId: string, reason?: string): Promise<RunViewDto> {
+    return this.request(runViewSchema, 'POST', `runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});
+  }
+  deleteRun(runId: string): Promise<unknown> {
+    return this.request(z.unknown(), 'DELETE', `runs/${encodeURIComponent(runId)}`);
+  }
+  logs(runId: string, query: Record<string, string>): Promise<LogLineDto[]> {
+    return this.request(z.array(logLineSchema), 'GET', `runs/${encodeURIComponent(runId)}/logs?${new URLSearchParams(query).toString()}`);
+  }
+  pipelines(): Promise<Array<z.infer<typeof pipelineInfoSchema>>> {
+    return this.request(z.array(pipelineInfoSchema), 'GET', 'pipelines');
+  }
+}

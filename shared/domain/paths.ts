@@ -1,0 +1,37 @@
+import path from 'node:path';
+import { BatonError } from './errors.js';
+
+/**
+ * Normalises a lake path given by a user or a config and refuses anything that could escape
+ * the store's root. Returns '' for the root itself. Pure: adapters call it before any I/O.
+ */
+export function normalizeLakePath(input: string, field = 'path'): string {
+  if (input.includes('\0')) throw invalid(field, 'must not contain NUL');
+  if (input.includes('\\')) throw invalid(field, 'must use / as separator');
+  if (input.startsWith('/')) throw invalid(field, 'must be relative (no leading /)');
+  const parts: string[] = [];
+  for (const part of input.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw invalid(field, 'must not contain ..');
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+/**
+ * Resolves a user-supplied relative path under `root` and guarantees the result stays inside
+ * it (no `..` escape, no absolute path). Symlinks are the caller's concern.
+ */
+export function resolveInside(root: string, relative: string, field = 'path'): string {
+  const normalized = normalizeLakePath(relative, field);
+  const absoluteRoot = path.resolve(root);
+  const target = path.resolve(absoluteRoot, normalized);
+  if (target !== absoluteRoot && !target.startsWith(absoluteRoot + path.sep)) {
+    throw invalid(field, 'escapes its root folder');
+  }
+  return target;
+}
+
+function invalid(field: string, why: string): BatonError {
+  return new BatonError('validation', `${field}: ${why}`, { field });
+}

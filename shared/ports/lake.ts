@@ -1,0 +1,35 @@
+/**
+ * A hierarchical file store: ADLS Gen2 in Azure, a folder locally. Paths are relative POSIX
+ * paths (`runs/r1/out.csv`); anything escaping the root (`..`, absolute, backslashes, NUL) is a
+ * `validation` error before any I/O.
+ */
+export interface LakeEntry {
+  path: string;
+  isDirectory: boolean;
+  size: number;
+  /** ISO 8601 */
+  lastModified: string;
+  /** Hex MD5 of the content, for files (may be absent when the store does not know it). */
+  md5?: string;
+}
+
+export interface LakeWriteOptions {
+  /** Fail with `conflict` when the path exists (outputs are never overwritten). */
+  createOnly?: boolean;
+  contentType?: string;
+}
+
+export interface Lake {
+  write(path: string, data: Uint8Array | string, options?: LakeWriteOptions): Promise<LakeEntry>;
+  /** Copies a local file into the lake (streamed; large files are fine). */
+  uploadFile(localPath: string, path: string, options?: LakeWriteOptions): Promise<LakeEntry>;
+  /** `not_found` when absent. */
+  read(path: string): Promise<Buffer>;
+  /** Copies a lake file to a local path, written atomically (temp file then rename). */
+  downloadFile(path: string, localPath: string): Promise<LakeEntry>;
+  stat(path: string): Promise<LakeEntry | undefined>;
+  /** Entries below `prefix` (a folder; '' is the root), sorted by path. */
+  list(prefix: string, options?: { recursive?: boolean }): Promise<LakeEntry[]>;
+  /** Returns false when nothing was there. A folder needs `recursive`. */
+  delete(path: string, options?: { recursive?: boolean }): Promise<boolean>;
+}

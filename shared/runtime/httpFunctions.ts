@@ -1,0 +1,119 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DurableEngine } from './durable/engine.js';
+import { handleDurableWebhook, webhookPrefix } from './durable/webhookRoutes.js';
+import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
+import { HttpRequest, HttpResponse } from './functionsApi.js';
+import { invocationContextFor } from './invocation.js';
+import type { Logger } from './logger.js';
+import { compileRoute, matchRoute, type CompiledRoute } from './routeTemplate.js';
+
+/**
+ * Serves the app's HTTP-triggered functions under `/api/` exactly as the Functions host routes
+ * them, plus the Durable extension's client webhooks that `df.getClient` talks to.
+ */
+interface HttpRoute {
+  fn: RegisteredFunction;
+  route: CompiledRoute;
+  methods: string[];
+}
+
+const maxBodyBytes = 10 * 1024 * 1024;
+
+export function createHttpDispatcher(options: { engine: DurableEngine; logger: Logger; baseUrl: () => string; routePrefix?: string }) {
+  const prefix = `/${options.routePrefix ?? 'api'}/`;
+  const routes: HttpRoute[] = functionsByTrigger('httpTrigger')
+    .map((fn) => ({
+      fn,
+      route: compileRoute(String(fn.trigger.route ?? fn.name)),
+      methods: ((fn.trigger.methods as string[] | undefined) ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+    }))
+    .sort((a, b) => b.route.specificity - a.route.specificity);
+
+  const clientData = (): Record<string, unknown> => ({
+    taskHubName: 'baton',
+    creationUrls: {},
+    managementUrls: {},
+    baseUrl: `${options.baseUrl()}${webhookPrefix}`,
+    requiredQueryStringParameters: '',
+    rpcBaseUrl: `${options.baseUrl()}${webhookPrefix}`,
+  });
+
+  return async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', options.baseUrl());
+    const method = (req.method ?? 'GET').toUpperCase();
+    let body: Buffer;
+    try {
+      body = await readBody(req);
+    } catch {
+      return send(res, 413, { error: { code: 'validation', message: `body larger than ${maxBodyBytes} bytes` } });
+    }
+    if (url.pathname.startsWith(webhookPrefix)) {
+      const reply = await handleDurableWebhook(options.engine, method, url, body.toString('utf8'));
+      return send(res, reply.status, reply.body, reply.headers);
+    }
+    if (!url.pathname.startsWith(prefix)) {
+      return send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
+    }
+    const path = url.pathname.slice(prefix.length);
+    let methodMismatch = false;
+    for (const candidate of routes) {
+      const params = matchRoute(candidate.route, path);
+      if (!params) continue;
+      if (!candidate.methods.includes(method)) {
+        methodMismatch = true;
+        continue;
+      }
+      return invoke(candidate.fn, params);
+    }
+    return methodMismatch
+      ? send(res, 405, { error: { code: 'validation', message: `${method} is not allowed on ${url.pathname}` } })
+      : send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
+
+    async function invoke(fn: RegisteredFunction, params: Record<string, string>): Promise<void> {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      const request = new HttpRequest({
+        method,
+        url: url.href,
+        headers,
+        params,
+        ...(body.length > 0 ? { body: { bytes: body } } : {}),
+      });
+      const context = invocationContextFor(fn, options.logger, { inputs: { durableClient: clientData(), orchestrationClient: clientData() } });
+      try {
+        const raw = await fn.handler(request, context);
+        const response = raw instanceof HttpResponse ? raw : new HttpResponse((raw ?? { status: 204 }) as ConstructorParameters<typeof HttpResponse>[0]);
+        const out = Buffer.from(await response.arrayBuffer());
+        const outHeaders: Record<string, string> = {};
+        response.headers.forEach((value, key) => (outHeaders[key] = value));
+        res.writeHead(response.status ?? 200, outHeaders);
+        res.end(out);
+      } catch (error) {
+        options.logger.error({ function: fn.name, err: error }, 'function failed');
+        send(res, 500, { error: { code: 'internal', message: 'internal error; see the host log' } });
+      }
+    }
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > maxBodyBytes) throw new Error('too large');
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  if (body === undefined) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}

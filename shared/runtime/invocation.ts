@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from './logger.js';
+import { InvocationContext } from './functionsApi.js';
+import type { RegisteredFunction } from './functionRegistry.js';
+
+/**
+ * Builds the InvocationContext a registered function expects: its binding options (so that
+ * `df.getClient` finds its durableClient input), its extra input values, and a log handler
+ * that routes `context.log` to the host's logger.
+ */
+export function invocationContextFor(
+  fn: RegisteredFunction,
+  logger: Logger,
+  extras: { inputs?: Record<string, unknown>; triggerMetadata?: Record<string, unknown> } = {},
+): InvocationContext {
+  const context = new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: fn.name,
+    ...(extras.triggerMetadata ? { triggerMetadata: extras.triggerMetadata } : {}),
+    logHandler: (level, ...args) => {
+      const message = args.map((a) => (a instanceof Error ? a.stack ?? a.message : typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+      const log = logger.child({ function: fn.name });
+      if (level === 'error' || level === 'critical') log.error(message);
+      else if (level === 'warning') log.warn(message);
+      else if (level === 'information') log.info(message);
+      else log.debug(message);
+    },
+    options: {
+      trigger: fn.trigger as never,
+      extraInputs: fn.extraInputs as never,
+      extraOutputs: fn.extraOutputs as never,
+      ...(fn.returnBinding ? { return: fn.returnBinding as never } : {}),
+    },
+  });
+  for (const input of fn.extraInputs) {
+    const value = extras.inputs?.[input.type];
+    if (value !== undefined) context.extraInputs.set(input.name, value);
+  }
+  return context;
+}
+
+/** `%NAME%` in a binding option means "the app setting NAME", as in the Functions host. */
+export function resolveAppSetting(value: string, env: Record<string, string | undefined>): string {
+  return value.replace(/%([A-Za-z0-9_]+)%/g, (_, name: string) => {
+    const setting = env[name];
+    if (setting === undefined || setting === '') throw new Error(`app setting ${name} is not set`);
+    return setting;
+  });
+}

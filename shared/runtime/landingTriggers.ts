@@ -1,0 +1,107 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Lake, LakeEntry } from '../ports/lake.js';
+import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
+import { invocationContextFor, resolveAppSetting } from './invocation.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Blob-triggered functions, locally: the landing folder of the lake is polled, and a file is
+ * handed to the function once it has stopped changing (same size and time on two polls). What
+ * was delivered is remembered on disk, so a restart does not deliver it again; a failing
+ * delivery is retried on later polls up to five times, like the Functions host's poison limit.
+ */
+interface SeenState {
+  delivered: Record<string, string>;
+  failures: Record<string, number>;
+}
+
+const maxAttempts = 5;
+
+export function startLandingTriggers(options: {
+  lake: Lake;
+  logger: Logger;
+  env: Record<string, string | undefined>;
+  stateFile: string;
+  intervalMs?: number;
+}): () => Promise<void> {
+  const watched = functionsByTrigger('blobTrigger').map((fn) => ({ fn, pattern: resolveAppSetting(String(fn.trigger.path ?? ''), options.env) }));
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const previous = new Map<string, string>();
+
+  const poll = async (): Promise<void> => {
+    const seen = await readSeen(options.stateFile);
+    for (const { fn, pattern } of watched) {
+      const container = pattern.split('/')[0] ?? '';
+      const entries = await options.lake.list(container, { recursive: true }).catch(() => [] as LakeEntry[]);
+      for (const entry of entries) {
+        if (entry.isDirectory || stopped) continue;
+        const key = `${fn.name}:${entry.path}`;
+        const version = `${entry.size}:${entry.lastModified}`;
+        if (seen.delivered[key] === version) continue;
+        if (previous.get(key) !== version) {
+          previous.set(key, version);
+          continue;
+        }
+        if ((seen.failures[key] ?? 0) >= maxAttempts) continue;
+        const ok = await deliver(fn, entry);
+        if (ok) {
+          seen.delivered[key] = version;
+          delete seen.failures[key];
+        } else {
+          seen.failures[key] = (seen.failures[key] ?? 0) + 1;
+        }
+        await writeSeen(options.stateFile, seen);
+      }
+    }
+  };
+
+  const deliver = async (fn: RegisteredFunction, entry: LakeEntry): Promise<boolean> => {
+    const name = entry.path.split('/').slice(1).join('/');
+    const context = invocationContextFor(fn, options.logger, {
+      triggerMetadata: { name, blobTrigger: entry.path, uri: `lake://${entry.path}`, properties: { length: entry.size } },
+    });
+    try {
+      await fn.handler(await options.lake.read(entry.path), context);
+      return true;
+    } catch (error) {
+      options.logger.warn({ function: fn.name, err: error }, `landing file ${entry.path} failed`);
+      return false;
+    }
+  };
+
+  const loop = (): void => {
+    if (stopped) return;
+    running = poll()
+      .catch((error: unknown) => options.logger.error({ err: error }, 'landing poll failed'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(loop, options.intervalMs ?? 1000);
+      });
+  };
+  if (watched.length > 0) {
+    for (const w of watched) options.logger.info(`landing ${w.pattern} -> ${w.fn.name}`);
+    loop();
+  }
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await running;
+  };
+}
+
+async function readSeen(file: string): Promise<SeenState> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as SeenState;
+  } catch {
+    return { delivered: {}, failures: {} };
+  }
+}
+
+async function writeSeen(file: string, seen: SeenState): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(seen));
+  await fs.rename(tmp, file);
+}

@@ -1,0 +1,140 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { loadConfig } from '../app/config.js';
+import { configureServices, createLocalServices, type Services } from '../app/services.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { startBusTriggers } from './busTriggers.js';
+import { DurableEngine } from './durable/engine.js';
+import { installFunctionsCore, registeredFunctions } from './functionRegistry.js';
+import { registryLookup } from './functionLookup.js';
+import { createHttpDispatcher } from './httpFunctions.js';
+import { startLandingTriggers } from './landingTriggers.js';
+import { createLogger, type Logger } from './logger.js';
+import { acquireStateDirLock } from './stateDirLock.js';
+import { startTimerTriggers } from './timerTriggers.js';
+
+/**
+ * The local stand-in for the Azure Functions host: loads the app's registrations from
+ * `functions/`, serves its HTTP functions on 127.0.0.1, fires its timers, watches the landing
+ * folder for its blob triggers, pumps its queues and runs the durable engine, all with data
+ * under one state folder. Kill it at any point; started again on the same folder, runs go on.
+ */
+export interface LocalHostOptions {
+  stateDir: string;
+  /** 7071 like `func start`; 0 picks a free port. */
+  port?: number;
+  hostname?: string;
+  clock?: Clock;
+  logger?: Logger;
+  activityConcurrency?: number;
+  env?: Record<string, string | undefined>;
+  /** Off for embedded one-shot commands that only need HTTP and the engine. */
+  triggers?: boolean;
+  landingIntervalMs?: number;
+}
+
+export class LocalHost {
+  readonly engine: DurableEngine;
+  readonly services: Services;
+  readonly logger: Logger;
+  private server: Server | undefined;
+  private readonly stoppers: Array<() => void | Promise<void>> = [];
+  private baseUrl = '';
+
+  private constructor(private readonly options: LocalHostOptions, services: Services, logger: Logger) {
+    this.services = services;
+    this.logger = logger;
+    this.engine = new DurableEngine({
+      root: path.join(options.stateDir, 'durable'),
+      functions: registryLookup,
+      clock: services.clock,
+      ...(options.activityConcurrency ? { activityConcurrency: options.activityConcurrency } : {}),
+      log: (level, instanceId, message) => {
+        const log = logger.child({ instanceId });
+        if (level === 'error') log.error(message);
+        else if (level === 'warning' || level === 'warn') log.warn(message);
+        else log.debug(message);
+      },
+      onTerminal: (status) => logger.info({ instanceId: status.instanceId }, `${status.name} ${status.runtimeStatus.toLowerCase()}`),
+    });
+  }
+
+  /** Loads the app and starts everything. */
+  static async start(options: LocalHostOptions): Promise<LocalHost> {
+    const env = options.env ?? process.env;
+    const stateDir = path.resolve(options.stateDir);
+    const config = loadConfig({ ...env, BATON_STATE_DIR: stateDir });
+    const logger = options.logger ?? createLogger();
+    const releaseLock = await acquireStateDirLock(stateDir);
+    const services = createLocalServices(config, options.clock ?? systemClock);
+    configureServices(services);
+    installFunctionsCore();
+    await import('../../functions/index.js');
+    const host = new LocalHost({ ...options, stateDir, env }, services, logger);
+    host.stoppers.push(releaseLock);
+    try {
+      await host.startParts(env);
+    } catch (error) {
+      await host.stop();
+      throw error;
+    }
+    return host;
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  private async startParts(env: Record<string, string | undefined>): Promise<void> {
+    const hostname = this.options.hostname ?? '127.0.0.1';
+    const dispatch = createHttpDispatcher({ engine: this.engine, logger: this.logger, baseUrl: () => this.baseUrl });
+    const server = createServer((req, res) => {
+      dispatch(req, res).catch((error: unknown) => {
+        this.logger.error({ err: error }, 'request failed');
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 7071, hostname, () => resolve());
+    });
+    this.server = server;
+    const address = server.address() as AddressInfo;
+    this.baseUrl = `http://${hostname}:${address.port}`;
+    await this.engine.start();
+    this.stoppers.unshift(() => this.engine.stop());
+    if (this.options.triggers !== false) {
+      this.stoppers.unshift(startTimerTriggers({ logger: this.logger, clock: this.services.clock, env }));
+      this.stoppers.unshift(startBusTriggers({ bus: this.services.bus, logger: this.logger, env }));
+      this.stoppers.unshift(
+        startLandingTriggers({
+          lake: this.services.lake,
+          logger: this.logger,
+          env,
+          stateFile: path.join(this.options.stateDir, 'host', 'landing-seen.json'),
+          ...(this.options.landingIntervalMs ? { intervalMs: this.options.landingIntervalMs } : {}),
+        }),
+      );
+    }
+    this.logger.debug(`${registeredFunctions().length} functions registered`);
+  }
+
+  /** Clean shutdown: stop triggers, stop taking requests, let the engine commit what finished. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    for (const stop of this.stoppers.splice(0)) {
+      try {
+        await stop();
+      } catch (error) {
+        this.logger.error({ err: error }, 'error while stopping');
+      }
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { CronExpressionParser } from 'cron-parser';
+import type { Clock } from '../ports/clock.js';
+import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
+import { invocationContextFor, resolveAppSetting } from './invocation.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Fires timer-triggered functions on their NCRONTAB schedules (six fields, seconds first, as
+ * in Azure Functions; `%SETTING%` is resolved from the environment), with cron-parser doing
+ * the calendar arithmetic.
+ */
+export interface TimerInfo {
+  isPastDue: boolean;
+  scheduleStatus: { last: string; next: string; lastUpdated: string };
+}
+
+export function nextOccurrence(schedule: string, after: Date): Date {
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 6) throw new Error(`schedule "${schedule}" must have 6 fields (second minute hour day month weekday)`);
+  return CronExpressionParser.parse(schedule, { currentDate: after, tz: 'UTC' }).next().toDate();
+}
+
+export function startTimerTriggers(options: { logger: Logger; clock: Clock; env: Record<string, string | undefined> }): () => void {
+  const handles = new Set<NodeJS.Timeout>();
+  let stopped = false;
+  for (const fn of functionsByTrigger('timerTrigger')) {
+    const schedule = resolveAppSetting(String(fn.trigger.schedule ?? ''), options.env);
+    nextOccurrence(schedule, options.clock.now()); // fail at start-up on a bad schedule
+    let last = options.clock.now();
+    const arm = (): void => {
+      if (stopped) return;
+      const next = nextOccurrence(schedule, options.clock.now());
+      const handle = setTimeout(() => {
+        handles.delete(handle);
+        void fire(fn, last, next).finally(() => {
+          last = next;
+          arm();
+        });
+      }, Math.max(0, next.getTime() - options.clock.now().getTime()));
+      handles.add(handle);
+    };
+    if (fn.trigger.runOnStartup === true) void fire(fn, last, nextOccurrence(schedule, last));
+    arm();
+    options.logger.info(`timer ${fn.name} on "${schedule}"`);
+  }
+
+  async function fire(fn: RegisteredFunction, last: Date, next: Date): Promise<void> {
+    const now = options.clock.now();
+    const info: TimerInfo = {
+      isPastDue: now.getTime() - next.getTime() > 60_000,
+      scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: now.toISOString() },
+    };
+    try {
+      await fn.handler(info, invocationContextFor(fn, options.logger));
+    } catch (error) {
+      options.logger.error({ function: fn.name, err: error }, 'timer function failed');
+    }
+  }
+
+  return () => {
+    stopped = true;
+    for (const h of handles) clearTimeout(h);
+    handles.clear();
+  };
+}
