@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as df from 'durable-functions';
 import { installFunctionsCore } from '../shared/runtime/functionRegistry.js';
 
@@ -11,6 +12,7 @@ installFunctionsCore();
 
 export const benchNames = {
   increment: 'bench_increment',
+  slowIncrement: 'bench_slowIncrement',
   flaky: 'bench_flaky',
   sequence: 'bench_sequence',
   fanOut: 'bench_fanOut',
@@ -23,6 +25,8 @@ export interface SequenceInput {
 
 export interface FanOutInput {
   n: number;
+  /** Use the activity that waits 1 ms, so completions trickle in over many episodes. */
+  slow?: boolean;
 }
 
 export interface RetryFanOutInput {
@@ -41,12 +45,20 @@ export const flakyAttempts = new Map<string, number>();
 
 df.app.activity(benchNames.increment, { handler: (n: unknown) => (n as number) + 1 });
 
+df.app.activity(benchNames.slowIncrement, {
+  handler: async (n: unknown) => {
+    await sleep(1);
+    return (n as number) + 1;
+  },
+});
+
 df.app.activity(benchNames.flaky, {
   handler: (raw: unknown) => {
     const input = raw as FlakyInput;
     const attempt = (flakyAttempts.get(input.key) ?? 0) + 1;
     flakyAttempts.set(input.key, attempt);
-    if (attempt <= input.failures) throw new Error(`${input.key}: attempt ${attempt} fails on purpose`);
+    if (attempt <= input.failures)
+      throw new Error(`${input.key}: attempt ${attempt} fails on purpose`);
     return attempt;
   },
 });
@@ -55,14 +67,16 @@ df.app.activity(benchNames.flaky, {
 df.app.orchestration(benchNames.sequence, function* (ctx) {
   const { steps } = ctx.df.getInput<SequenceInput>();
   let x = 0;
-  for (let i = 0; i < steps; i++) x = (yield ctx.df.callActivity(benchNames.increment, x)) as number;
+  for (let i = 0; i < steps; i++)
+    x = (yield ctx.df.callActivity(benchNames.increment, x)) as number;
   return x;
 });
 
 /** `n` activities at once, joined with Task.all. Output: the sum of i + 1 over i < n. */
 df.app.orchestration(benchNames.fanOut, function* (ctx) {
-  const { n } = ctx.df.getInput<FanOutInput>();
-  const tasks = Array.from({ length: n }, (_, i) => ctx.df.callActivity(benchNames.increment, i));
+  const { n, slow } = ctx.df.getInput<FanOutInput>();
+  const activity = slow === true ? benchNames.slowIncrement : benchNames.increment;
+  const tasks = Array.from({ length: n }, (_, i) => ctx.df.callActivity(activity, i));
   const results = (yield ctx.df.Task.all(tasks)) as number[];
   return results.reduce((a, b) => a + b, 0);
 });

@@ -11,4 +11,4 @@ if (existsSync(compiled)) {
   await import('tsx/esm');
   cli = await import(new URL('../shared/cli/main.ts', import.meta.url).href);
 }
-process.exitCode = await cli.main(process.argv);
+process.exit(await cli.main(process.argv));

@@ -6,3 +6,6 @@ import './http/runs.js';
 import './http/pipelines.js';
 import './orchestrators/hello.js';
 import './activities/hello.js';
+import './timers/heartbeat.js';
+import './queues/jobEvents.js';
+import './blobs/landing.js';

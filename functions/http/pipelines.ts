@@ -1,7 +1,9 @@
 import { app } from '@azure/functions';
 import { z } from 'zod';
 import { jsonHandler } from '../../shared/app/httpResponses.js';
+import { readHeartbeat } from '../../shared/app/heartbeat.js';
 import { listPipelines } from '../../shared/app/pipelines.js';
+import { services } from '../../shared/app/services.js';
 
 app.http('listPipelines', {
   route: 'pipelines',
@@ -20,5 +22,8 @@ app.http('listPipelines', {
 app.http('health', {
   route: 'health',
   methods: ['GET'],
-  handler: jsonHandler(async () => ({ status: 200, jsonBody: { ok: true } })),
+  handler: jsonHandler(async () => ({
+    status: 200,
+    jsonBody: { ok: true, lastHeartbeat: (await readHeartbeat(services().state)) ?? null },
+  })),
 });

@@ -16,6 +16,9 @@ const configSchema = z.object({
   BATON_BUS_MAX_DELIVERY_COUNT: z.coerce.number().int().min(1).max(100).default(5),
   BATON_HEARTBEAT_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   BATON_LANDING_PATH: z.string().min(1).default('landing'),
+  BATON_JOB_EVENTS_QUEUE: z.string().min(1).default('job-events'),
+  /** Activities the local engine runs at once. */
+  BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
 });
 
 export type BatonConfig = z.infer<typeof configSchema> & { stateDir: string };
@@ -26,4 +29,11 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
   );
   const parsed = parseInput(configSchema, known, 'setting');
   return { ...parsed, stateDir: path.resolve(parsed.BATON_STATE_DIR) };
+}
+
+/** The settings as `%NAME%` binding expressions see them: every key, defaults filled in. */
+export function appSettingsOf(config: BatonConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) out[key] = String(config[key as keyof BatonConfig]);
+  return out;
 }

@@ -59,7 +59,7 @@ function reportError(error: unknown, options: { verbose?: boolean; json?: boolea
 
 const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]).replace(/\.(ts|js)$/, '') === new URL(import.meta.url).pathname.replace(/\.(ts|js)$/, '');
 if (invokedDirectly) {
-  void main(process.argv).then((code) => {
-    process.exitCode = code;
-  });
+  // Exit explicitly: work abandoned by a clean stop (an activity still sleeping) must not keep
+  // the process alive. Writes to pipes and files are synchronous on Linux, so nothing is lost.
+  void main(process.argv).then((code) => process.exit(code));
 }

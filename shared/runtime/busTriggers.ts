@@ -1,6 +1,6 @@
 import type { Bus } from '../ports/bus.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
-import { invocationContextFor, resolveAppSetting } from './invocation.js';
+import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -8,11 +8,11 @@ import type { Logger } from './logger.js';
  * the handler gets the body, completion on success, abandon on failure (so the bus redelivers
  * and dead-letters at its max delivery count).
  */
-export function startBusTriggers(options: { bus: Bus; logger: Logger; env: Record<string, string | undefined> }): () => Promise<void> {
+export function startBusTriggers(options: { bus: Bus; logger: Logger; env: Record<string, string | undefined>; inputs: () => Record<string, unknown> }): () => Promise<void> {
   let stopped = false;
   const loops: Promise<void>[] = [];
   for (const fn of functionsByTrigger('serviceBusTrigger')) {
-    const queue = resolveAppSetting(String(fn.trigger.queueName ?? ''), options.env);
+    const queue = resolveAppSetting(stringOption(fn.trigger.queueName), options.env);
     loops.push(pump(fn, queue));
     options.logger.info(`queue ${queue} -> ${fn.name}`);
   }
@@ -23,6 +23,7 @@ export function startBusTriggers(options: { bus: Bus; logger: Logger; env: Recor
         const messages = await options.bus.receive(queue, { maxMessages: 8, maxWaitMs: 250 });
         for (const message of messages) {
           const context = invocationContextFor(fn, options.logger, {
+            inputs: options.inputs(),
             triggerMetadata: {
               messageId: message.messageId,
               deliveryCount: message.deliveryCount,

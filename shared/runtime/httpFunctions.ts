@@ -3,7 +3,7 @@ import type { DurableEngine } from './durable/engine.js';
 import { handleDurableWebhook, webhookPrefix } from './durable/webhookRoutes.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
 import { HttpRequest, HttpResponse } from './functionsApi.js';
-import { invocationContextFor } from './invocation.js';
+import { invocationContextFor, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
 import { compileRoute, matchRoute, type CompiledRoute } from './routeTemplate.js';
 
@@ -19,24 +19,21 @@ interface HttpRoute {
 
 const maxBodyBytes = 10 * 1024 * 1024;
 
-export function createHttpDispatcher(options: { engine: DurableEngine; logger: Logger; baseUrl: () => string; routePrefix?: string }) {
+export function createHttpDispatcher(options: {
+  engine: DurableEngine;
+  logger: Logger;
+  baseUrl: () => string;
+  inputs: () => Record<string, unknown>;
+  routePrefix?: string;
+}) {
   const prefix = `/${options.routePrefix ?? 'api'}/`;
   const routes: HttpRoute[] = functionsByTrigger('httpTrigger')
     .map((fn) => ({
       fn,
-      route: compileRoute(String(fn.trigger.route ?? fn.name)),
+      route: compileRoute(stringOption(fn.trigger.route) || fn.name),
       methods: ((fn.trigger.methods as string[] | undefined) ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
     }))
     .sort((a, b) => b.route.specificity - a.route.specificity);
-
-  const clientData = (): Record<string, unknown> => ({
-    taskHubName: 'baton',
-    creationUrls: {},
-    managementUrls: {},
-    baseUrl: `${options.baseUrl()}${webhookPrefix}`,
-    requiredQueryStringParameters: '',
-    rpcBaseUrl: `${options.baseUrl()}${webhookPrefix}`,
-  });
 
   return async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', options.baseUrl());
@@ -79,7 +76,7 @@ export function createHttpDispatcher(options: { engine: DurableEngine; logger: L
         params,
         ...(body.length > 0 ? { body: { bytes: body } } : {}),
       });
-      const context = invocationContextFor(fn, options.logger, { inputs: { durableClient: clientData(), orchestrationClient: clientData() } });
+      const context = invocationContextFor(fn, options.logger, { inputs: options.inputs() });
       try {
         const raw = await fn.handler(request, context);
         const response = raw instanceof HttpResponse ? raw : new HttpResponse((raw ?? { status: 204 }) as ConstructorParameters<typeof HttpResponse>[0]);

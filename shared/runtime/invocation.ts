@@ -47,3 +47,8 @@ export function resolveAppSetting(value: string, env: Record<string, string | un
     return setting;
   });
 }
+
+/** A binding option that must be a string (route, schedule, queue name, path). */
+export function stringOption(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}

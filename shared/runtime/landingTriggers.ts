@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Lake, LakeEntry } from '../ports/lake.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
-import { invocationContextFor, resolveAppSetting } from './invocation.js';
+import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -22,10 +22,11 @@ export function startLandingTriggers(options: {
   lake: Lake;
   logger: Logger;
   env: Record<string, string | undefined>;
+  inputs: () => Record<string, unknown>;
   stateFile: string;
   intervalMs?: number;
 }): () => Promise<void> {
-  const watched = functionsByTrigger('blobTrigger').map((fn) => ({ fn, pattern: resolveAppSetting(String(fn.trigger.path ?? ''), options.env) }));
+  const watched = functionsByTrigger('blobTrigger').map((fn) => ({ fn, pattern: resolveAppSetting(stringOption(fn.trigger.path), options.env) }));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -61,6 +62,7 @@ export function startLandingTriggers(options: {
   const deliver = async (fn: RegisteredFunction, entry: LakeEntry): Promise<boolean> => {
     const name = entry.path.split('/').slice(1).join('/');
     const context = invocationContextFor(fn, options.logger, {
+      inputs: options.inputs(),
       triggerMetadata: { name, blobTrigger: entry.path, uri: `lake://${entry.path}`, properties: { length: entry.size } },
     });
     try {

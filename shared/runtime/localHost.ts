@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { loadConfig } from '../app/config.js';
+import { appSettingsOf, loadConfig } from '../app/config.js';
+import { webhookPrefix } from './durable/webhookRoutes.js';
 import { configureServices, createLocalServices, type Services } from '../app/services.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { startBusTriggers } from './busTriggers.js';
@@ -49,7 +50,7 @@ export class LocalHost {
       root: path.join(options.stateDir, 'durable'),
       functions: registryLookup,
       clock: services.clock,
-      ...(options.activityConcurrency ? { activityConcurrency: options.activityConcurrency } : {}),
+      activityConcurrency: options.activityConcurrency ?? services.config.BATON_ACTIVITY_CONCURRENCY,
       log: (level, instanceId, message) => {
         const log = logger.child({ instanceId });
         if (level === 'error') log.error(message);
@@ -71,10 +72,11 @@ export class LocalHost {
     configureServices(services);
     installFunctionsCore();
     await import('../../functions/index.js');
-    const host = new LocalHost({ ...options, stateDir, env }, services, logger);
+    const settings = { ...appSettingsOf(config), ...env };
+    const host = new LocalHost({ ...options, stateDir, env: settings }, services, logger);
     host.stoppers.push(releaseLock);
     try {
-      await host.startParts(env);
+      await host.startParts(settings);
     } catch (error) {
       await host.stop();
       throw error;
@@ -88,7 +90,8 @@ export class LocalHost {
 
   private async startParts(env: Record<string, string | undefined>): Promise<void> {
     const hostname = this.options.hostname ?? '127.0.0.1';
-    const dispatch = createHttpDispatcher({ engine: this.engine, logger: this.logger, baseUrl: () => this.baseUrl });
+    const inputs = (): Record<string, unknown> => durableClientInputs(this.baseUrl);
+    const dispatch = createHttpDispatcher({ engine: this.engine, logger: this.logger, baseUrl: () => this.baseUrl, inputs });
     const server = createServer((req, res) => {
       dispatch(req, res).catch((error: unknown) => {
         this.logger.error({ err: error }, 'request failed');
@@ -106,13 +109,14 @@ export class LocalHost {
     await this.engine.start();
     this.stoppers.unshift(() => this.engine.stop());
     if (this.options.triggers !== false) {
-      this.stoppers.unshift(startTimerTriggers({ logger: this.logger, clock: this.services.clock, env }));
-      this.stoppers.unshift(startBusTriggers({ bus: this.services.bus, logger: this.logger, env }));
+      this.stoppers.unshift(startTimerTriggers({ logger: this.logger, clock: this.services.clock, env, inputs }));
+      this.stoppers.unshift(startBusTriggers({ bus: this.services.bus, logger: this.logger, env, inputs }));
       this.stoppers.unshift(
         startLandingTriggers({
           lake: this.services.lake,
           logger: this.logger,
           env,
+          inputs,
           stateFile: path.join(this.options.stateDir, 'host', 'landing-seen.json'),
           ...(this.options.landingIntervalMs ? { intervalMs: this.options.landingIntervalMs } : {}),
         }),
@@ -137,4 +141,20 @@ export class LocalHost {
       }
     }
   }
+}
+
+/**
+ * The value of a `durableClient` input binding, pointing the library's DurableClient at this
+ * host's webhook routes (rpcBaseUrl mode: paths resolve relative to it, so it ends with '/').
+ */
+function durableClientInputs(baseUrl: string): Record<string, unknown> {
+  const data = {
+    taskHubName: 'baton',
+    creationUrls: {},
+    managementUrls: {},
+    baseUrl: `${baseUrl}${webhookPrefix}`,
+    requiredQueryStringParameters: '',
+    rpcBaseUrl: `${baseUrl}${webhookPrefix}`,
+  };
+  return { durableClient: data, orchestrationClient: data };
 }

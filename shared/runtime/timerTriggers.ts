@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { Clock } from '../ports/clock.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
-import { invocationContextFor, resolveAppSetting } from './invocation.js';
+import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -20,11 +20,11 @@ export function nextOccurrence(schedule: string, after: Date): Date {
   return CronExpressionParser.parse(schedule, { currentDate: after, tz: 'UTC' }).next().toDate();
 }
 
-export function startTimerTriggers(options: { logger: Logger; clock: Clock; env: Record<string, string | undefined> }): () => void {
+export function startTimerTriggers(options: { logger: Logger; clock: Clock; env: Record<string, string | undefined>; inputs: () => Record<string, unknown> }): () => void {
   const handles = new Set<NodeJS.Timeout>();
   let stopped = false;
   for (const fn of functionsByTrigger('timerTrigger')) {
-    const schedule = resolveAppSetting(String(fn.trigger.schedule ?? ''), options.env);
+    const schedule = resolveAppSetting(stringOption(fn.trigger.schedule), options.env);
     nextOccurrence(schedule, options.clock.now()); // fail at start-up on a bad schedule
     let last = options.clock.now();
     const arm = (): void => {
@@ -51,7 +51,7 @@ export function startTimerTriggers(options: { logger: Logger; clock: Clock; env:
       scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: now.toISOString() },
     };
     try {
-      await fn.handler(info, invocationContextFor(fn, options.logger));
+      await fn.handler(info, invocationContextFor(fn, options.logger, { inputs: options.inputs() }));
     } catch (error) {
       options.logger.error({ function: fn.name, err: error }, 'timer function failed');
     }

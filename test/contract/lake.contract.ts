@@ -10,7 +10,7 @@ import type { Lake, LakeEntry } from '../../shared/ports/lake.js';
 
 export interface LakeFixture {
   lake: Lake;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** Every call must yield an empty, isolated lake (a fresh folder, a fresh ADLS directory...). */
@@ -78,17 +78,24 @@ export function runLakeContract(name: string, makeAdapter: LakeFactory): void {
     it('createOnly fails with conflict when the file exists and leaves it untouched', () =>
       withLake(async (lake) => {
         await lake.write('out/result.json', '{"v":1}', { createOnly: true });
-        await rejectsWith(lake.write('out/result.json', '{"v":2}', { createOnly: true }), 'conflict');
+        await rejectsWith(
+          lake.write('out/result.json', '{"v":2}', { createOnly: true }),
+          'conflict',
+        );
         assert.equal((await lake.read('out/result.json')).toString(), '{"v":1}');
       }));
 
     it('20 concurrent createOnly writes of one path: exactly one wins, the rest get conflict', async () =>
       withLake(async (lake) => {
         const results = await Promise.allSettled(
-          Array.from({ length: 20 }, (_, i) => lake.write('race/out.txt', `writer ${i}`, { createOnly: true })),
+          Array.from({ length: 20 }, (_, i) =>
+            lake.write('race/out.txt', `writer ${i}`, { createOnly: true }),
+          ),
         );
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-        const losers = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+        const losers = results.flatMap((r) =>
+          r.status === 'rejected' ? [r.reason as unknown] : [],
+        );
         assert.equal(winners.length, 1);
         for (const err of losers) assert.ok(isBatonError(err, 'conflict'), String(err));
         assert.equal((await lake.read('race/out.txt')).toString(), `writer ${winners[0]}`);
@@ -250,7 +257,10 @@ export function runLakeContract(name: string, makeAdapter: LakeFactory): void {
           const source = path.join(scratch, 'in.txt');
           await writeFile(source, 'new');
           await lake.write('exists.txt', 'old');
-          await rejectsWith(lake.uploadFile(source, 'exists.txt', { createOnly: true }), 'conflict');
+          await rejectsWith(
+            lake.uploadFile(source, 'exists.txt', { createOnly: true }),
+            'conflict',
+          );
           assert.equal((await lake.read('exists.txt')).toString(), 'old');
           await lake.uploadFile(source, 'exists.txt');
           assert.equal((await lake.read('exists.txt')).toString(), 'new');
@@ -261,7 +271,10 @@ export function runLakeContract(name: string, makeAdapter: LakeFactory): void {
           const destination = path.join(scratch, 'never.txt');
           await rejectsWith(lake.downloadFile('missing.txt', destination), 'not_found');
           await assert.rejects(stat(destination), { code: 'ENOENT' });
-          await rejectsWith(lake.uploadFile(path.join(scratch, 'missing.txt'), 'up.txt'), 'not_found');
+          await rejectsWith(
+            lake.uploadFile(path.join(scratch, 'missing.txt'), 'up.txt'),
+            'not_found',
+          );
           assert.equal(await lake.stat('up.txt'), undefined);
         }));
     });

@@ -11,7 +11,7 @@ import { runLogStoreContract } from './logStore.contract.js';
 import { runStateStoreContract } from './stateStore.contract.js';
 
 /** A fresh folder per adapter instance, removed by the fixture's cleanup. */
-async function tempRoot(kind: string): Promise<{ root: string; cleanup(): Promise<void> }> {
+async function tempRoot(kind: string): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const root = await mkdtemp(path.join(os.tmpdir(), `baton-${kind}-`));
   return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }

@@ -6,7 +6,7 @@ import type { LogLine, LogStore } from '../../shared/ports/logStore.js';
 
 export interface LogStoreFixture {
   logs: LogStore;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** Every call must yield an empty, isolated log store. */
@@ -36,7 +36,10 @@ export function runLogStoreContract(name: string, makeAdapter: LogStoreFactory):
     it('reads back appended lines of a step in order, tagged with the step', () =>
       withLogs(async (logs) => {
         await logs.append('r1', 'fit', [line('starting', 'debug'), line('epoch 1')]);
-        await logs.append('r1', 'fit', [line('careful', 'warn'), line('boom\nwith "quotes"', 'error')]);
+        await logs.append('r1', 'fit', [
+          line('careful', 'warn'),
+          line('boom\nwith "quotes"', 'error'),
+        ]);
         assert.deepEqual(await logs.read('r1', { step: 'fit' }), [
           { ...line('starting', 'debug'), step: 'fit' },
           { ...line('epoch 1'), step: 'fit' },
@@ -128,7 +131,11 @@ export function runLogStoreContract(name: string, makeAdapter: LogStoreFactory):
 
     it('malformed lines are validation errors and nothing of the call is written', () =>
       withLogs(async (logs) => {
-        const bad = { at: '2024-05-01T12:00:00.000Z', level: 'loud', message: 'x' } as unknown as LogLine;
+        const bad = {
+          at: '2024-05-01T12:00:00.000Z',
+          level: 'loud',
+          message: 'x',
+        } as unknown as LogLine;
         await rejectsWith(logs.append('r1', 'fit', [line('fine'), bad]), 'validation');
         assert.deepEqual(await logs.read('r1', { step: 'fit' }), []);
       }));

@@ -6,7 +6,7 @@ import type { StateStore, StoredDocument } from '../../shared/ports/stateStore.j
 
 export interface StateStoreFixture {
   store: StateStore;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /**
@@ -38,7 +38,11 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
   describe(`StateStore contract: ${name}`, () => {
     it('create returns the stored document with an etag, and read returns the same', () =>
       withStore(async (store) => {
-        const created = await store.create<Run>('runs', { id: 'r1', pk: 'p1', body: { status: 'new', n: 1 } });
+        const created = await store.create<Run>('runs', {
+          id: 'r1',
+          pk: 'p1',
+          body: { status: 'new', n: 1 },
+        });
         assert.equal(created.id, 'r1');
         assert.equal(created.pk, 'p1');
         assert.deepEqual(created.body, { status: 'new', n: 1 });
@@ -82,7 +86,11 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
 
     it('replace with the current etag stores the body under a new etag', () =>
       withStore(async (store) => {
-        const created = await store.create<Run>('runs', { id: 'r1', pk: 'p1', body: { status: 'new', n: 1 } });
+        const created = await store.create<Run>('runs', {
+          id: 'r1',
+          pk: 'p1',
+          body: { status: 'new', n: 1 },
+        });
         const replaced = await store.replace<Run>(
           'runs',
           { id: 'r1', pk: 'p1', body: { status: 'done', n: 2 } },
@@ -96,14 +104,24 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
     it('replace with a stale etag fails with precondition_failed and changes nothing', () =>
       withStore(async (store) => {
         const created = await store.create('runs', { id: 'r1', pk: 'p1', body: { v: 1 } });
-        const second = await store.replace('runs', { id: 'r1', pk: 'p1', body: { v: 2 } }, created.etag);
-        await rejectsWith(store.replace('runs', { id: 'r1', pk: 'p1', body: { v: 3 } }, created.etag), 'precondition_failed');
+        const second = await store.replace(
+          'runs',
+          { id: 'r1', pk: 'p1', body: { v: 2 } },
+          created.etag,
+        );
+        await rejectsWith(
+          store.replace('runs', { id: 'r1', pk: 'p1', body: { v: 3 } }, created.etag),
+          'precondition_failed',
+        );
         assert.deepEqual(await store.read('runs', 'p1', 'r1'), second);
       }));
 
     it('replace of a missing document fails with not_found and creates nothing', () =>
       withStore(async (store) => {
-        await rejectsWith(store.replace('runs', { id: 'ghost', pk: 'p1', body: {} }, 'any-etag'), 'not_found');
+        await rejectsWith(
+          store.replace('runs', { id: 'ghost', pk: 'p1', body: {} }, 'any-etag'),
+          'not_found',
+        );
         assert.equal(await store.read('runs', 'p1', 'ghost'), undefined);
       }));
 
@@ -114,7 +132,10 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
         const second = await store.upsert('runs', { id: 'r1', pk: 'p1', body: { v: 2 } });
         assert.notEqual(second.etag, first.etag);
         assert.deepEqual(await store.read('runs', 'p1', 'r1'), second);
-        await rejectsWith(store.replace('runs', { id: 'r1', pk: 'p1', body: {} }, first.etag), 'precondition_failed');
+        await rejectsWith(
+          store.replace('runs', { id: 'r1', pk: 'p1', body: {} }, first.etag),
+          'precondition_failed',
+        );
       }));
 
     it('delete removes the document; deleting again fails with not_found', () =>
@@ -188,16 +209,31 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
       it('filters by equality, on dotted paths, and by a list of values (IN)', () =>
         withStore(async (store) => {
           await seed(store);
-          assert.deepEqual(sortedIds(await store.query('runs', { where: { status: 'running' } })), ['a', 'c']);
-          assert.deepEqual(sortedIds(await store.query('runs', { where: { 'owner.name': 'ada' } })), ['a', 'c']);
-          assert.deepEqual(sortedIds(await store.query('runs', { where: { status: ['done', 'failed'] } })), [
-            'b',
-            'd',
-            'e',
+          assert.deepEqual(sortedIds(await store.query('runs', { where: { status: 'running' } })), [
+            'a',
+            'c',
           ]);
-          assert.deepEqual(sortedIds(await store.query('runs', { where: { status: 'done', n: 4 } })), ['e']);
-          assert.deepEqual(sortedIds(await store.query('runs', { pk: 'p1', where: { status: 'running' } })), ['a']);
-          assert.deepEqual(await store.query('runs', { where: { n: '3' } }), [], 'no type coercion');
+          assert.deepEqual(
+            sortedIds(await store.query('runs', { where: { 'owner.name': 'ada' } })),
+            ['a', 'c'],
+          );
+          assert.deepEqual(
+            sortedIds(await store.query('runs', { where: { status: ['done', 'failed'] } })),
+            ['b', 'd', 'e'],
+          );
+          assert.deepEqual(
+            sortedIds(await store.query('runs', { where: { status: 'done', n: 4 } })),
+            ['e'],
+          );
+          assert.deepEqual(
+            sortedIds(await store.query('runs', { pk: 'p1', where: { status: 'running' } })),
+            ['a'],
+          );
+          assert.deepEqual(
+            await store.query('runs', { where: { n: '3' } }),
+            [],
+            'no type coercion',
+          );
         }));
 
       it('orders by a field ascending and descending, and limits', () =>
@@ -205,7 +241,10 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
           await seed(store);
           const asc = await store.query('runs', { orderBy: { field: 'n', direction: 'asc' } });
           assert.deepEqual(ids(asc), ['b', 'c', 'a', 'e', 'd']);
-          const desc = await store.query('runs', { orderBy: { field: 'n', direction: 'desc' }, limit: 2 });
+          const desc = await store.query('runs', {
+            orderBy: { field: 'n', direction: 'desc' },
+            limit: 2,
+          });
           assert.deepEqual(ids(desc), ['d', 'e']);
           const byOwner = await store.query<Run>('runs', {
             orderBy: { field: 'owner.name', direction: 'desc' },
@@ -226,8 +265,14 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
           const [doc] = await store.query<Run>('runs', { where: { status: 'failed' } });
           assert.ok(doc);
           assert.deepEqual(doc, await store.read('runs', 'p2', 'd'));
-          await store.replace('runs', { id: doc.id, pk: doc.pk, body: { ...doc.body, status: 'retrying' } }, doc.etag);
-          assert.deepEqual(ids(await store.query('runs', { where: { status: 'retrying' } })), ['d']);
+          await store.replace(
+            'runs',
+            { id: doc.id, pk: doc.pk, body: { ...doc.body, status: 'retrying' } },
+            doc.etag,
+          );
+          assert.deepEqual(ids(await store.query('runs', { where: { status: 'retrying' } })), [
+            'd',
+          ]);
         }));
     });
 
@@ -241,20 +286,27 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
             ),
           );
           const winners = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-          const losers = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+          const losers = results.flatMap((r) =>
+            r.status === 'rejected' ? [r.reason as unknown] : [],
+          );
           assert.equal(winners.length, 1);
           assert.equal(losers.length, 19);
-          for (const err of losers) assert.ok(isBatonError(err, 'precondition_failed'), String(err));
+          for (const err of losers)
+            assert.ok(isBatonError(err, 'precondition_failed'), String(err));
           assert.deepEqual(await store.read('runs', 'p1', 'r1'), winners[0]);
         }));
 
       it('20 concurrent creates of one id: exactly one wins, the rest get conflict', () =>
         withStore(async (store) => {
           const results = await Promise.allSettled(
-            Array.from({ length: 20 }, (_, writer) => store.create('runs', { id: 'r1', pk: 'p1', body: { writer } })),
+            Array.from({ length: 20 }, (_, writer) =>
+              store.create('runs', { id: 'r1', pk: 'p1', body: { writer } }),
+            ),
           );
           const winners = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-          const losers = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+          const losers = results.flatMap((r) =>
+            r.status === 'rejected' ? [r.reason as unknown] : [],
+          );
           assert.equal(winners.length, 1);
           for (const err of losers) assert.ok(isBatonError(err, 'conflict'), String(err));
           assert.deepEqual(await store.read('runs', 'p1', 'r1'), winners[0]);
@@ -268,7 +320,11 @@ export function runStateStoreContract(name: string, makeAdapter: StateStoreFacto
               const doc = await store.read<{ n: number }>('runs', 'p1', 'counter');
               assert.ok(doc);
               try {
-                await store.replace('runs', { id: 'counter', pk: 'p1', body: { n: doc.body.n + 1 } }, doc.etag);
+                await store.replace(
+                  'runs',
+                  { id: 'counter', pk: 'p1', body: { n: doc.body.n + 1 } },
+                  doc.etag,
+                );
                 return;
               } catch (err) {
                 if (!isBatonError(err, 'precondition_failed')) throw err;

@@ -121,7 +121,10 @@ export class FileBus implements Bus {
     });
   }
 
-  async receive<T = unknown>(queue: string, options: ReceiveOptions = {}): Promise<ReceivedMessage<T>[]> {
+  async receive<T = unknown>(
+    queue: string,
+    options: ReceiveOptions = {},
+  ): Promise<ReceivedMessage<T>[]> {
     return this.receiveFrom<T>(queue, 'active', options);
   }
 
@@ -183,7 +186,9 @@ export class FileBus implements Bus {
     }
     const deadline = Date.now() + maxWaitMs;
     for (;;) {
-      const received = await this.withQueue(queue, (paths) => this.lockAvailable(paths, sub, maxMessages));
+      const received = await this.withQueue(queue, (paths) =>
+        this.lockAvailable(paths, sub, maxMessages),
+      );
       const left = deadline - Date.now();
       if (received.length > 0 || left <= 0) return received as ReceivedMessage<T>[];
       await sleep(Math.min(this.pollIntervalMs, left));
@@ -191,7 +196,11 @@ export class FileBus implements Bus {
   }
 
   /** Takes up to `max` available messages in sequence order, dead-lettering exhausted ones on the way. */
-  private async lockAvailable(paths: QueuePaths, sub: SubQueue, max: number): Promise<ReceivedMessage[]> {
+  private async lockAvailable(
+    paths: QueuePaths,
+    sub: SubQueue,
+    max: number,
+  ): Promise<ReceivedMessage[]> {
     const dir = sub === 'active' ? paths.active : paths.dlq;
     const now = this.now();
     const out: ReceivedMessage[] = [];
@@ -202,7 +211,12 @@ export class FileBus implements Bus {
       if (record === undefined) continue;
       if (sub === 'active' && record.deadLetterReason !== undefined) {
         // A dead-lettering that a crash interrupted after its first step: finish it.
-        await this.moveToDeadLetters(paths, { sub, file, record }, record.deadLetterReason, record.deadLetterDescription);
+        await this.moveToDeadLetters(
+          paths,
+          { sub, file, record },
+          record.deadLetterReason,
+          record.deadLetterDescription,
+        );
         continue;
       }
       if (record.notBefore !== undefined && record.notBefore > now) continue;
@@ -316,7 +330,11 @@ function prepareOutgoing(message: OutgoingMessage, index: number): PreparedMessa
   const fail = (what: string, why: string): never => {
     throw new BatonError('validation', `${field}.${what}: ${why}`, { field: `${field}.${what}` });
   };
-  if (typeof message.messageId !== 'string' || message.messageId === '' || message.messageId.length > 128) {
+  if (
+    typeof message.messageId !== 'string' ||
+    message.messageId === '' ||
+    message.messageId.length > 128
+  ) {
     fail('messageId', 'must be 1-128 characters (the Service Bus limit)');
   }
   if (JSON.stringify(message.body) === undefined) fail('body', 'must be JSON-serialisable');
@@ -369,7 +387,9 @@ function idHash(messageId: string): string {
 
 async function listMessageFiles(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort();
+    return (await readdir(dir))
+      .filter((name) => name.endsWith('.json') && !name.startsWith('.'))
+      .sort();
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return [];
     throw err;
@@ -399,7 +419,8 @@ async function sweepTempFiles(dir: string): Promise<void> {
     throw err;
   }
   for (const name of names) {
-    if (name.startsWith('.') && name.endsWith('.tmp')) await rm(path.join(dir, name), { force: true });
+    if (name.startsWith('.') && name.endsWith('.tmp'))
+      await rm(path.join(dir, name), { force: true });
   }
 }
 

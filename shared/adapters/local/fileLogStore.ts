@@ -27,7 +27,9 @@ export class FileLogStore implements LogStore {
 
   async append(runId: string, step: string, lines: LogLine[]): Promise<void> {
     const file = this.fileOf(runId, step);
-    const text = lines.map((line, index) => JSON.stringify(normalizeLine(line, index)) + '\n').join('');
+    const text = lines
+      .map((line, index) => JSON.stringify(normalizeLine(line, index)) + '\n')
+      .join('');
     if (text === '') return;
     await mkdir(path.dirname(file), { recursive: true });
     const handle = await open(file, 'a+');
@@ -35,7 +37,7 @@ export class FileLogStore implements LogStore {
       // A line torn by a crash must not swallow the first line of this call: start afresh.
       const bytes = Buffer.from((await endsMidLine(handle)) ? `\n${text}` : text, 'utf8');
       // One write for the whole call; the loop only matters if the kernel ever writes short.
-      for (let offset = 0; offset < bytes.length; ) {
+      for (let offset = 0; offset < bytes.length;) {
         const { bytesWritten } = await handle.write(bytes, offset);
         offset += bytesWritten;
       }
@@ -53,10 +55,12 @@ export class FileLogStore implements LogStore {
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) {
       throw new BatonError('validation', 'tail: must be a non-negative integer', { field: 'tail' });
     }
-    const steps = options.step === undefined ? await this.steps(runId) : [checkName(options.step, 'step')];
+    const steps =
+      options.step === undefined ? await this.steps(runId) : [checkName(options.step, 'step')];
     const out: Array<LogLine & { step: string }> = [];
     for (const step of steps) {
-      for (const line of await readLines(path.join(runDir, `${step}.jsonl`))) out.push({ ...line, step });
+      for (const line of await readLines(path.join(runDir, `${step}.jsonl`)))
+        out.push({ ...line, step });
     }
     if (tail === undefined) return out;
     return tail === 0 ? [] : out.slice(-tail);
@@ -105,7 +109,9 @@ function normalizeLine(line: LogLine, index: number): LogLine {
     throw new BatonError('validation', `${field}: must be an object`, { field });
   }
   if (typeof line.at !== 'string' || Number.isNaN(Date.parse(line.at))) {
-    throw new BatonError('validation', `${field}.at: must be an ISO 8601 instant`, { field: `${field}.at` });
+    throw new BatonError('validation', `${field}.at: must be an ISO 8601 instant`, {
+      field: `${field}.at`,
+    });
   }
   if (!levels.has(line.level)) {
     throw new BatonError('validation', `${field}.level: must be debug, info, warn or error`, {
@@ -113,7 +119,9 @@ function normalizeLine(line: LogLine, index: number): LogLine {
     });
   }
   if (typeof line.message !== 'string') {
-    throw new BatonError('validation', `${field}.message: must be a string`, { field: `${field}.message` });
+    throw new BatonError('validation', `${field}.message: must be a string`, {
+      field: `${field}.message`,
+    });
   }
   return { at: line.at, level: line.level, message: line.message };
 }

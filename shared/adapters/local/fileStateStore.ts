@@ -52,7 +52,11 @@ export class FileStateStore implements StateStore {
     });
   }
 
-  async read<T>(collection: string, pk: string, id: string): Promise<StoredDocument<T> | undefined> {
+  async read<T>(
+    collection: string,
+    pk: string,
+    id: string,
+  ): Promise<StoredDocument<T> | undefined> {
     return readDocument<T>(this.locate(collection, pk, id).file);
   }
 
@@ -105,7 +109,8 @@ export class FileStateStore implements StateStore {
     for (const dir of partitionDirs) {
       const files = (await listNames(dir)).filter(isDocumentFileName);
       const loaded = await Promise.all(files.map((f) => readDocument<T>(path.join(dir, f))));
-      for (const doc of loaded) if (doc !== undefined && matches(doc.body, query.where)) docs.push(doc);
+      for (const doc of loaded)
+        if (doc !== undefined && matches(doc.body, query.where)) docs.push(doc);
     }
     docs.sort(compareDocuments(query.orderBy));
     return query.limit === undefined ? docs : docs.slice(0, query.limit);
@@ -146,7 +151,10 @@ function stamp<T>(doc: DocumentInput<T>): { text: string; stored: StoredDocument
   try {
     text = JSON.stringify({ id: doc.id, pk: doc.pk, etag: randomUUID(), body: doc.body });
   } catch (err) {
-    throw new BatonError('validation', 'body: must be JSON-serialisable', { field: 'body', cause: err });
+    throw new BatonError('validation', 'body: must be JSON-serialisable', {
+      field: 'body',
+      cause: err,
+    });
   }
   return { text, stored: JSON.parse(text) as StoredDocument<T> };
 }
@@ -277,8 +285,13 @@ export function encodeName(value: string): string {
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
     const plain =
-      (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) || byte === 0x2d || byte === 0x5f;
-    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+      (byte >= 0x61 && byte <= 0x7a) ||
+      (byte >= 0x30 && byte <= 0x39) ||
+      byte === 0x2d ||
+      byte === 0x5f;
+    out += plain
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out.length <= 200 ? out : `~${createHash('sha256').update(value).digest('hex')}`;
 }
@@ -329,7 +342,8 @@ export async function removeTempFiles(target: string): Promise<void> {
   const prefix = `.${path.basename(target)}.`;
   const dir = path.dirname(target);
   for (const name of await listNames(dir)) {
-    if (name.startsWith(prefix) && name.endsWith('.tmp')) await rm(path.join(dir, name), { force: true });
+    if (name.startsWith(prefix) && name.endsWith('.tmp'))
+      await rm(path.join(dir, name), { force: true });
   }
 }
 
@@ -398,7 +412,9 @@ async function acquireLockFile(lockFile: string, options: FileLockOptions): Prom
     }
     await breakIfStale(lockFile, options.staleMs);
     if (Date.now() > deadline) {
-      throw new BatonError('unavailable', `timed out waiting for lock ${lockFile}`, { retryable: true });
+      throw new BatonError('unavailable', `timed out waiting for lock ${lockFile}`, {
+        retryable: true,
+      });
     }
     await sleep(Math.min(2 + attempt, 25) * (0.5 + Math.random()));
   }

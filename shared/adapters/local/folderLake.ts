@@ -1,5 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { link, lstat, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
@@ -42,7 +54,11 @@ export class FolderLake implements Lake {
     });
   }
 
-  async uploadFile(localPath: string, lakePath: string, options: LakeWriteOptions = {}): Promise<LakeEntry> {
+  async uploadFile(
+    localPath: string,
+    lakePath: string,
+    options: LakeWriteOptions = {},
+  ): Promise<LakeEntry> {
     const target = this.locateFile(lakePath);
     const source = await openLocal(localPath);
     try {
@@ -130,7 +146,9 @@ export class FolderLake implements Lake {
       throw err;
     }
     if (!info.isDirectory()) {
-      throw new BatonError('validation', `prefix: ${target.rel} is a file, not a folder`, { field: 'prefix' });
+      throw new BatonError('validation', `prefix: ${target.rel} is a file, not a folder`, {
+        field: 'prefix',
+      });
     }
     const entries: LakeEntry[] = [];
     await this.walk(target.abs, target.rel, options.recursive === true, entries);
@@ -139,7 +157,10 @@ export class FolderLake implements Lake {
 
   async delete(lakePath: string, options: { recursive?: boolean } = {}): Promise<boolean> {
     const target = this.locate(lakePath);
-    if (target.rel === '') throw new BatonError('validation', 'path: the lake root cannot be deleted', { field: 'path' });
+    if (target.rel === '')
+      throw new BatonError('validation', 'path: the lake root cannot be deleted', {
+        field: 'path',
+      });
     // The entry itself may be a symlink (deleting it is harmless); its folder must not lead outside.
     await this.assertConfined(path.dirname(target.abs));
     let info: Stats;
@@ -151,9 +172,13 @@ export class FolderLake implements Lake {
     }
     if (info.isDirectory()) {
       if (options.recursive !== true) {
-        throw new BatonError('validation', `path: ${target.rel} is a folder; pass recursive to delete it`, {
-          field: 'path',
-        });
+        throw new BatonError(
+          'validation',
+          `path: ${target.rel} is a folder; pass recursive to delete it`,
+          {
+            field: 'path',
+          },
+        );
       }
       await rm(target.abs, { recursive: true, force: true });
       return true;
@@ -168,17 +193,25 @@ export class FolderLake implements Lake {
   }
 
   private locate(input: string, field = 'path'): Target {
-    if (typeof input !== 'string') throw new BatonError('validation', `${field}: must be a string`, { field });
+    if (typeof input !== 'string')
+      throw new BatonError('validation', `${field}: must be a string`, { field });
     const rel = normalizeLakePath(input, field);
     if (rel.split('/').some((part) => part.startsWith(TEMP_PREFIX))) {
-      throw new BatonError('validation', `${field}: names starting with ${TEMP_PREFIX} are reserved`, { field });
+      throw new BatonError(
+        'validation',
+        `${field}: names starting with ${TEMP_PREFIX} are reserved`,
+        { field },
+      );
     }
     return { rel, abs: resolveInside(this.root, rel, field) };
   }
 
   private locateFile(input: string): Target {
     const target = this.locate(input);
-    if (target.rel === '') throw new BatonError('validation', 'path: must name a file, not the lake root', { field: 'path' });
+    if (target.rel === '')
+      throw new BatonError('validation', 'path: must name a file, not the lake root', {
+        field: 'path',
+      });
     return target;
   }
 
@@ -198,7 +231,10 @@ export class FolderLake implements Lake {
         throw err;
       }
       if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
-        throw new BatonError('forbidden', `${path.relative(this.root, abs)} leads outside the lake`);
+        throw new BatonError(
+          'forbidden',
+          `${path.relative(this.root, abs)} leads outside the lake`,
+        );
       }
       return;
     }
@@ -255,7 +291,12 @@ export class FolderLake implements Lake {
     }
   }
 
-  private async walk(dir: string, rel: string, recursive: boolean, out: LakeEntry[]): Promise<void> {
+  private async walk(
+    dir: string,
+    rel: string,
+    recursive: boolean,
+    out: LakeEntry[],
+  ): Promise<void> {
     const dirents = await readdir(dir, { withFileTypes: true });
     await Promise.all(
       dirents.map(async (dirent) => {
@@ -269,7 +310,10 @@ export class FolderLake implements Lake {
             () => false,
           );
           const info = inside ? await stat(abs).catch(() => undefined) : undefined;
-          if (info !== undefined) out.push(info.isDirectory() ? directoryEntry(childRel, info) : fileEntry(childRel, info));
+          if (info !== undefined)
+            out.push(
+              info.isDirectory() ? directoryEntry(childRel, info) : fileEntry(childRel, info),
+            );
           return;
         }
         const info = await stat(abs).catch(() => undefined);
@@ -320,7 +364,7 @@ async function copyHashing(
     const chunk = buffer.subarray(0, bytesRead);
     hash.update(chunk);
     if (destination !== undefined) {
-      for (let offset = 0; offset < bytesRead; ) {
+      for (let offset = 0; offset < bytesRead;) {
         offset += (await destination.write(chunk, offset, bytesRead - offset)).bytesWritten;
       }
     }

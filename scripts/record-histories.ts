@@ -1,0 +1,155 @@
+/**
+ * Re-records the stored orchestration histories in test/histories (see its README):
+ *
+ *   node --import tsx scripts/record-histories.ts [name ...]
+ *
+ * Runs every orchestrator of the app (functions/index.ts) and every engine fixture orchestrator
+ * (test/engine/fixtures/orchestrators.ts) through the real DurableEngine on a temporary state
+ * dir, checks its output, and writes history.jsonl of the instance, with input and output, to
+ * test/histories/<name>.json. With names, only those cases are recorded. An app orchestrator
+ * without a recording case below is an error: every orchestrator must have a stored history.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { format, resolveConfig } from 'prettier';
+import { loadConfig } from '../shared/app/config.js';
+import { configureServices, createLocalServices } from '../shared/app/services.js';
+import type { GreetingSummary } from '../shared/app/activities/hello.js';
+import { helloParamsSchema, type HelloInput } from '../shared/orchestrations/hello.js';
+import { systemClock } from '../shared/ports/clock.js';
+import { DurableEngine } from '../shared/runtime/durable/engine.js';
+import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
+import { registryLookup } from '../shared/runtime/functionLookup.js';
+import { functionsByTrigger, installFunctionsCore } from '../shared/runtime/functionRegistry.js';
+import type { RecordingCase } from '../test/engine/fixtures/orchestrators.js';
+import { storedHistoryFile, type StoredHistory } from '../test/engine/fixtures/storedHistories.js';
+
+const runTimeoutMs = 30_000;
+
+const helloRunId = 'hello-replay-fixture';
+const appRecordings: readonly RecordingCase[] = [
+  {
+    name: 'helloFanOut',
+    orchestrator: 'helloFanOut',
+    instanceId: helloRunId,
+    input: {
+      runId: helloRunId,
+      params: helloParamsSchema.parse({ count: 3 }),
+    } satisfies HelloInput,
+    checkOutput: (output) => {
+      const summary = output as GreetingSummary;
+      return summary.files === 3 &&
+        summary.missing.length === 0 &&
+        summary.summaryPath === `runs/${helloRunId}/summary.json`
+        ? undefined
+        : `expected a summary of 3 greetings, got ${JSON.stringify(output)}`;
+    },
+  },
+];
+
+async function record(
+  engine: DurableEngine,
+  root: string,
+  c: RecordingCase,
+): Promise<StoredHistory> {
+  await engine.startInstance(c.orchestrator, c.instanceId, c.input);
+  await c.drive?.(engine, c.instanceId);
+  const status = await engine.waitFor(c.instanceId, runTimeoutMs);
+  if (status?.runtimeStatus !== 'Completed') {
+    throw new Error(
+      `${c.name}: ${status?.runtimeStatus ?? 'no status'}: ${JSON.stringify(status?.output)}`,
+    );
+  }
+  const problem =
+    c.checkOutput?.(status.output) ??
+    (c.expectedOutput !== undefined && !isDeepStrictEqual(status.output, c.expectedOutput)
+      ? `output ${JSON.stringify(status.output)}, expected ${JSON.stringify(c.expectedOutput)}`
+      : undefined);
+  if (problem) throw new Error(`${c.name}: ${problem}`);
+  const text = await readFile(
+    path.join(root, encodeInstanceId(c.instanceId), 'history.jsonl'),
+    'utf8',
+  );
+  const episodes = text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as EpisodeRecord);
+  return {
+    name: c.name,
+    orchestrator: c.orchestrator,
+    instanceId: c.instanceId,
+    input: c.input,
+    output: status.output,
+    recordedWith: { durableFunctions: libraryVersion(), node: process.version },
+    episodes,
+  };
+}
+
+function libraryVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('durable-functions/package.json') as { version: string }).version;
+}
+
+/** Prettier-formatted, so that `prettier --check .` accepts the files as written. */
+async function writeStored(stored: StoredHistory): Promise<string> {
+  const file = storedHistoryFile(stored.name);
+  const options = (await resolveConfig(file)) ?? {};
+  await writeFile(
+    file,
+    await format(JSON.stringify(stored, null, 2), { ...options, filepath: file }),
+  );
+  return file;
+}
+
+async function main(): Promise<void> {
+  const only = new Set(process.argv.slice(2));
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'baton-record-'));
+  // The app's activities reach the lake and logs through services(): keep them in the temp dir.
+  configureServices(createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') })));
+  installFunctionsCore();
+  const orchestratorNames = (): string[] =>
+    functionsByTrigger('orchestrationTrigger').map((f) => f.name);
+  const { fixtureRecordings } = await import('../test/engine/fixtures/orchestrators.js');
+  const fixtureOrchestrators = new Set(orchestratorNames());
+  await import('../functions/index.js');
+  const appOrchestrators = orchestratorNames().filter((name) => !fixtureOrchestrators.has(name));
+  const unrecorded = appOrchestrators.filter(
+    (name) => !appRecordings.some((c) => c.orchestrator === name),
+  );
+  if (unrecorded.length > 0) {
+    throw new Error(
+      `no recording case for orchestrator(s) ${unrecorded.join(', ')}: add one to scripts/record-histories.ts`,
+    );
+  }
+  const cases = [...appRecordings, ...fixtureRecordings].filter(
+    (c) => only.size === 0 || only.has(c.name),
+  );
+  const unknown = [...only].filter((name) => !cases.some((c) => c.name === name));
+  if (unknown.length > 0) throw new Error(`unknown recording case(s): ${unknown.join(', ')}`);
+
+  const root = path.join(tmp, 'durable');
+  const engine = new DurableEngine({
+    root,
+    functions: registryLookup,
+    clock: systemClock,
+    log: (level, instanceId, message) => {
+      if (level === 'error') console.error(`${instanceId}: ${message}`);
+    },
+  });
+  await engine.start();
+  try {
+    for (const c of cases) {
+      const stored = await record(engine, root, c);
+      const file = await writeStored(stored);
+      console.log(`${path.relative(process.cwd(), file)}: ${stored.episodes.length} records`);
+    }
+  } finally {
+    await engine.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { runIdSchema } from '../domain/runIds.js';
+import { parseInput } from '../domain/validation.js';
+import type { OrchestrationClient } from '../ports/orchestrationClient.js';
+
+/**
+ * A job's state change arrives on the `job-events` queue (from a backend watcher, an HPC
+ * callback, a container's exit) and is relayed to the run waiting for it as the external
+ * event `job:<jobId>`, which the orchestrator races against its timeout timer.
+ */
+export const jobEventSchema = z
+  .object({
+    runId: runIdSchema,
+    jobId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    state: z.enum(['running', 'succeeded', 'failed', 'canceled', 'timed_out']),
+    exitCode: z.number().int().optional(),
+    message: z.string().max(4000).optional(),
+  })
+  .strict();
+export type JobEvent = z.infer<typeof jobEventSchema>;
+
+export const jobEventName = (jobId: string): string => `job:${jobId}`;
+
+export async function relayJobEvent(client: OrchestrationClient, message: unknown): Promise<JobEvent> {
+  const event = parseInput(jobEventSchema, message, 'job-events message');
+  await client.raiseEvent(event.runId, jobEventName(event.jobId), event);
+  return event;
+}
