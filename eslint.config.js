@@ -3,37 +3,10 @@
 // randomness, timers, the file system, the environment or the network).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
-
-const forbiddenInOrchestrators = {
-  'no-restricted-globals': [
-    'error',
-    { name: 'Date', message: 'Orchestrators replay: use context.df.currentUtcDateTime.' },
-    { name: 'setTimeout', message: 'Orchestrators replay: use context.df.createTimer.' },
-    { name: 'setInterval', message: 'Orchestrators replay: use context.df.createTimer.' },
-    { name: 'setImmediate', message: 'Orchestrators must not schedule work outside the context.' },
-    { name: 'fetch', message: 'Orchestrators must not do I/O: call an activity.' },
-    { name: 'process', message: 'Orchestrators must not read the environment: pass it in the input.' },
-    { name: 'performance', message: 'Orchestrators replay: no clocks.' },
-    { name: 'crypto', message: 'Orchestrators replay: use context.df.newGuid.' },
-  ],
-  'no-restricted-properties': [
-    'error',
-    { object: 'Math', property: 'random', message: 'Orchestrators replay: use context.df.newGuid or pass randomness in the input.' },
-  ],
-  'no-restricted-imports': [
-    'error',
-    {
-      patterns: [
-        { group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'http', 'https', 'net', 'dgram', 'child_process', 'crypto', 'timers', 'timers/*'], message: 'Orchestrators must not do I/O: call an activity.' },
-        { group: ['@azure/*', 'axios', 'undici', 'node-fetch'], message: 'Orchestrators must not do network I/O: call an activity.' },
-        { group: ['**/adapters/**', '**/app/services*'], message: 'Orchestrators must not reach ports: call an activity.' },
-      ],
-    },
-  ],
-};
+import { orchestratorDeterminismRules } from './eslint.determinism.js';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.baton/**', '.scratch/**', 'coverage/**', '**/*.mjs', 'bin/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.baton/**', '.scratch/**', 'coverage/**', '**/*.mjs', 'bin/**', 'eslint.config.js', 'eslint.determinism.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -46,7 +19,7 @@ export default tseslint.config(
       '@typescript-eslint/only-throw-error': 'error',
     },
   },
-  { files: ['shared/orchestrations/**/*.ts'], rules: forbiddenInOrchestrators },
+  { files: ['shared/orchestrations/**/*.ts'], rules: orchestratorDeterminismRules },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {

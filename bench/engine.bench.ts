@@ -260,6 +260,9 @@ async function main(): Promise<number> {
     );
     console.log('');
     console.log(formatTable(results));
+    console.log(
+      '(episodes: lines of history.jsonl, i.e. the creation record plus one per episode)',
+    );
     console.log('');
     for (const r of ratios) {
       console.log(

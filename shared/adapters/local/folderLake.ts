@@ -279,7 +279,9 @@ export class FolderLake implements Lake {
         }
       } catch (err) {
         const code = errnoOf(err);
-        if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EPERM') {
+        // EPERM is Windows renaming onto a folder; from link() it means "no hard links here".
+        const renamedOntoFolder = code === 'EPERM' && options.createOnly !== true;
+        if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY' || renamedOntoFolder) {
           throw conflict(target.rel);
         }
         throw err;
