@@ -6,15 +6,32 @@ import tseslint from 'typescript-eslint';
 import { orchestratorDeterminismRules } from './eslint.determinism.js';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.baton/**', '.scratch/**', 'coverage/**', '**/*.mjs', 'bin/**', 'eslint.config.js', 'eslint.determinism.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.baton/**',
+      '.scratch/**',
+      'coverage/**',
+      '**/*.mjs',
+      'bin/**',
+      'eslint.config.js',
+      'eslint.determinism.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/only-throw-error': 'error',
     },

@@ -104,11 +104,8 @@ async function writeStored(stored: StoredHistory): Promise<string> {
   return file;
 }
 
-async function main(): Promise<void> {
-  const only = new Set(process.argv.slice(2));
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'baton-record-'));
-  // The app's activities reach the lake and logs through services(): keep them in the temp dir.
-  configureServices(createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') })));
+/** The recording cases to run: all of them, or those named on the command line. */
+async function selectCases(only: ReadonlySet<string>): Promise<RecordingCase[]> {
   installFunctionsCore();
   const orchestratorNames = (): string[] =>
     functionsByTrigger('orchestrationTrigger').map((f) => f.name);
@@ -129,25 +126,38 @@ async function main(): Promise<void> {
   );
   const unknown = [...only].filter((name) => !cases.some((c) => c.name === name));
   if (unknown.length > 0) throw new Error(`unknown recording case(s): ${unknown.join(', ')}`);
+  return cases;
+}
 
-  const root = path.join(tmp, 'durable');
-  const engine = new DurableEngine({
-    root,
-    functions: registryLookup,
-    clock: systemClock,
-    log: (level, instanceId, message) => {
-      if (level === 'error') console.error(`${instanceId}: ${message}`);
-    },
-  });
-  await engine.start();
+async function main(): Promise<void> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'baton-record-'));
   try {
-    for (const c of cases) {
-      const stored = await record(engine, root, c);
-      const file = await writeStored(stored);
-      console.log(`${path.relative(process.cwd(), file)}: ${stored.episodes.length} records`);
+    // The app's activities reach the lake and logs through services(): keep them in the temp
+    // dir. Configured before the app is imported, so nothing ever builds the default services.
+    configureServices(
+      createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') })),
+    );
+    const cases = await selectCases(new Set(process.argv.slice(2)));
+    const root = path.join(tmp, 'durable');
+    const engine = new DurableEngine({
+      root,
+      functions: registryLookup,
+      clock: systemClock,
+      log: (level, instanceId, message) => {
+        if (level === 'error') console.error(`${instanceId}: ${message}`);
+      },
+    });
+    await engine.start();
+    try {
+      for (const c of cases) {
+        const stored = await record(engine, root, c);
+        const file = await writeStored(stored);
+        console.log(`${path.relative(process.cwd(), file)}: ${stored.episodes.length} records`);
+      }
+    } finally {
+      await engine.stop();
     }
   } finally {
-    await engine.stop();
     await rm(tmp, { recursive: true, force: true });
   }
 }

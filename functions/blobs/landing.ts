@@ -1,3 +1,4 @@
+import { describeValue } from '../../shared/domain/describe.js';
 import { app } from '@azure/functions';
 import { recordLandedFile } from '../../shared/app/landing.js';
 import { services } from '../../shared/app/services.js';
@@ -7,7 +8,10 @@ app.storageBlob('registerLandedFile', {
   connection: 'LakeConnection',
   handler: async (blob, context) => {
     const s = services();
-    const path = typeof context.triggerMetadata?.blobTrigger === 'string' ? context.triggerMetadata.blobTrigger : String(context.triggerMetadata?.name ?? '');
+    const path =
+      typeof context.triggerMetadata?.blobTrigger === 'string'
+        ? context.triggerMetadata.blobTrigger
+        : describeValue(context.triggerMetadata?.name ?? '');
     const content = Buffer.isBuffer(blob) ? blob : Buffer.from(String(blob));
     const file = await recordLandedFile({ state: s.state, clock: s.clock }, path, content);
     context.log(`landed ${file.path} (${file.size} bytes, md5 ${file.md5})`);

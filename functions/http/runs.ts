@@ -19,10 +19,16 @@ import type { InvocationContext } from '../../shared/runtime/functionsApi.js';
 
 function deps(context: InvocationContext): RunDeps {
   const s = services();
-  return { client: DurableFunctionsClient.fromContext(context), state: s.state, logs: s.logs, clock: s.clock };
+  return {
+    client: DurableFunctionsClient.fromContext(context),
+    state: s.state,
+    logs: s.logs,
+    clock: s.clock,
+  };
 }
 
-const param = (request: { params: Record<string, string> }, name: string): string => request.params[name] ?? '';
+const param = (request: { params: Record<string, string> }, name: string): string =>
+  request.params[name] ?? '';
 
 df.app.client.http('startRun', {
   route: 'runs',
@@ -65,8 +71,14 @@ df.app.client.http('cancelRun', {
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => {
     const body = (await readJsonBody(request)) as { reason?: unknown };
-    const reason = typeof body.reason === 'string' && body.reason !== '' ? body.reason : `canceled by ${callerOf(request)}`;
-    return { status: 202, jsonBody: await cancelRun(deps(context), param(request, 'runId'), reason) };
+    const reason =
+      typeof body.reason === 'string' && body.reason !== ''
+        ? body.reason
+        : `canceled by ${callerOf(request)}`;
+    return {
+      status: 202,
+      jsonBody: await cancelRun(deps(context), param(request, 'runId'), reason),
+    };
   }),
 });
 
@@ -74,7 +86,12 @@ df.app.client.http('raiseRunEvent', {
   route: 'runs/{runId}/events/{eventName}',
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => {
-    await raiseRunEvent(deps(context), param(request, 'runId'), param(request, 'eventName'), await readJsonBody(request));
+    await raiseRunEvent(
+      deps(context),
+      param(request, 'runId'),
+      param(request, 'eventName'),
+      await readJsonBody(request),
+    );
     return { status: 202, jsonBody: { accepted: true } };
   }),
 });
@@ -84,6 +101,10 @@ df.app.client.http('getRunLogs', {
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
-    jsonBody: await runLogs(deps(context), param(request, 'runId'), Object.fromEntries(request.query.entries())),
+    jsonBody: await runLogs(
+      deps(context),
+      param(request, 'runId'),
+      Object.fromEntries(request.query.entries()),
+    ),
   })),
 });

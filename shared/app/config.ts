@@ -25,7 +25,9 @@ export type BatonConfig = z.infer<typeof configSchema> & { stateDir: string };
 
 export function loadConfig(env: Record<string, string | undefined>): BatonConfig {
   const known = Object.fromEntries(
-    Object.keys(configSchema.shape).flatMap((key) => (env[key] === undefined || env[key] === '' ? [] : [[key, env[key]]])),
+    Object.keys(configSchema.shape).flatMap((key) =>
+      env[key] === undefined || env[key] === '' ? [] : [[key, env[key]]],
+    ),
   );
   const parsed = parseInput(configSchema, known, 'setting');
   return { ...parsed, stateDir: path.resolve(parsed.BATON_STATE_DIR) };
@@ -34,6 +36,7 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
 /** The settings as `%NAME%` binding expressions see them: every key, defaults filled in. */
 export function appSettingsOf(config: BatonConfig): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(configSchema.shape)) out[key] = String(config[key as keyof BatonConfig]);
+  for (const key of Object.keys(configSchema.shape))
+    out[key] = String(config[key as keyof BatonConfig]);
   return out;
 }

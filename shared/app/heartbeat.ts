@@ -15,9 +15,16 @@ export interface Heartbeat {
 const collection = 'system';
 const id = 'heartbeat';
 
-export async function recordHeartbeat(deps: { state: StateStore; clock: Clock }): Promise<Heartbeat> {
+export async function recordHeartbeat(deps: {
+  state: StateStore;
+  clock: Clock;
+}): Promise<Heartbeat> {
   const previous = await deps.state.read<Heartbeat>(collection, id, id);
-  const beat: Heartbeat = { at: deps.clock.now().toISOString(), host: os.hostname(), beats: (previous?.body.beats ?? 0) + 1 };
+  const beat: Heartbeat = {
+    at: deps.clock.now().toISOString(),
+    host: os.hostname(),
+    beats: (previous?.body.beats ?? 0) + 1,
+  };
   await deps.state.upsert(collection, { id, pk: id, body: beat });
   return beat;
 }

@@ -18,7 +18,10 @@ export function errorReply(error: unknown, context: InvocationContext): JsonRepl
     return { status: httpStatusOf(error.code), jsonBody: { error: error.toJSON() } };
   }
   context.error(error);
-  return { status: 500, jsonBody: { error: { code: 'internal', message: 'internal error; see the host log' } } };
+  return {
+    status: 500,
+    jsonBody: { error: { code: 'internal', message: 'internal error; see the host log' } },
+  };
 }
 
 /** Wraps a handler so every thrown error becomes a proper reply. */

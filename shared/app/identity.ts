@@ -6,5 +6,9 @@ import type { HttpRequest } from '../runtime/functionsApi.js';
  * local host, which binds to 127.0.0.1 only, passes the OS user or `--user` as `x-baton-user`.
  */
 export function callerOf(request: HttpRequest): string {
-  return request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-baton-user') ?? 'anonymous';
+  return (
+    request.headers.get('x-ms-client-principal-name') ??
+    request.headers.get('x-baton-user') ??
+    'anonymous'
+  );
 }

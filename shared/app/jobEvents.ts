@@ -21,7 +21,10 @@ export type JobEvent = z.infer<typeof jobEventSchema>;
 
 export const jobEventName = (jobId: string): string => `job:${jobId}`;
 
-export async function relayJobEvent(client: OrchestrationClient, message: unknown): Promise<JobEvent> {
+export async function relayJobEvent(
+  client: OrchestrationClient,
+  message: unknown,
+): Promise<JobEvent> {
   const event = parseInput(jobEventSchema, message, 'job-events message');
   await client.raiseEvent(event.runId, jobEventName(event.jobId), event);
   return event;

@@ -16,12 +16,21 @@ export interface LandedFile {
 
 export const landedFilesCollection = 'landed-files';
 
-export async function recordLandedFile(deps: { state: StateStore; clock: Clock }, path: string, content: Uint8Array): Promise<LandedFile> {
+export async function recordLandedFile(
+  deps: { state: StateStore; clock: Clock },
+  path: string,
+  content: Uint8Array,
+): Promise<LandedFile> {
   const md5 = createHash('md5').update(content).digest('hex');
   const id = createHash('sha256').update(path).digest('hex').slice(0, 32);
   const existing = await deps.state.read<LandedFile>(landedFilesCollection, 'landing', id);
   if (existing && existing.body.md5 === md5) return existing.body;
-  const file: LandedFile = { path, size: content.byteLength, md5, landedAt: deps.clock.now().toISOString() };
+  const file: LandedFile = {
+    path,
+    size: content.byteLength,
+    md5,
+    landedAt: deps.clock.now().toISOString(),
+  };
   await deps.state.upsert(landedFilesCollection, { id, pk: 'landing', body: file });
   return file;
 }

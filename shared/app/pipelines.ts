@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { BatonError } from '../domain/errors.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
 
@@ -16,7 +16,8 @@ export interface PipelineDefinition {
 const pipelines: PipelineDefinition[] = [
   {
     name: 'hello',
-    description: 'Fans out N greeting activities that each write a file to the lake, then fans in to a summary.',
+    description:
+      'Fans out N greeting activities that each write a file to the lake, then fans in to a summary.',
     orchestrator: 'helloFanOut',
     paramsSchema: helloParamsSchema,
   },
@@ -29,9 +30,13 @@ export function listPipelines(): PipelineDefinition[] {
 export function findPipeline(name: string): PipelineDefinition {
   const found = pipelines.find((p) => p.name === name);
   if (!found) {
-    throw new BatonError('validation', `pipeline: unknown pipeline '${name}' (known: ${pipelines.map((p) => p.name).join(', ')})`, {
-      field: 'pipeline',
-    });
+    throw new BatonError(
+      'validation',
+      `pipeline: unknown pipeline '${name}' (known: ${pipelines.map((p) => p.name).join(', ')})`,
+      {
+        field: 'pipeline',
+      },
+    );
   }
   return found;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { newRunId, runIdSchema } from '../domain/runIds.js';
-import { toRunView, type RunStatus, type RunView } from '../domain/runView.js';
+import { toRunView, type RunView } from '../domain/runView.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { LogLine, LogStore } from '../ports/logStore.js';
@@ -46,11 +46,18 @@ export async function startRun(deps: RunDeps, body: unknown, user: string): Prom
   const params = parseInput(pipeline.paramsSchema, request.params, 'params');
   const now = deps.clock.now();
   const runId = request.runId ?? newRunId(pipeline.name, now, randomBytes(3).toString('hex'));
-  const record: RunRecord = { runId, pipeline: pipeline.name, params, createdAt: now.toISOString(), createdBy: user };
+  const record: RunRecord = {
+    runId,
+    pipeline: pipeline.name,
+    params,
+    createdAt: now.toISOString(),
+    createdBy: user,
+  };
   try {
     await deps.state.create(runsCollection, { id: runId, pk: runId, body: record });
   } catch (error) {
-    if (isBatonError(error, 'conflict')) throw new BatonError('conflict', `run ${runId} already exists`, { field: 'runId' });
+    if (isBatonError(error, 'conflict'))
+      throw new BatonError('conflict', `run ${runId} already exists`, { field: 'runId' });
     throw error;
   }
   try {
@@ -89,7 +96,7 @@ export async function listRuns(deps: RunDeps, query: unknown): Promise<RunView[]
   const views: RunView[] = [];
   for (const doc of docs) {
     const view = toRunView(doc.body, await deps.client.getStatus(doc.body.runId));
-    if (q.status && view.status !== (q.status as RunStatus)) continue;
+    if (q.status && view.status !== q.status) continue;
     views.push(view);
     if (views.length >= q.limit) break;
   }
@@ -102,9 +109,18 @@ export async function cancelRun(deps: RunDeps, runId: string, reason: string): P
   return toRunView(record, await deps.client.getStatus(runId));
 }
 
-export async function raiseRunEvent(deps: RunDeps, runId: string, eventName: string, data: unknown): Promise<void> {
+export async function raiseRunEvent(
+  deps: RunDeps,
+  runId: string,
+  eventName: string,
+  data: unknown,
+): Promise<void> {
   await readRecord(deps, runId);
-  parseInput(z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only'), eventName, 'eventName');
+  parseInput(
+    z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only'),
+    eventName,
+    'eventName',
+  );
   await deps.client.raiseEvent(runId, eventName, data);
 }
 
@@ -112,19 +128,32 @@ export async function deleteRun(deps: RunDeps, runId: string): Promise<void> {
   await readRecord(deps, runId);
   const status = await deps.client.getStatus(runId);
   if (status && !['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus)) {
-    throw new BatonError('conflict', `run ${runId} is still ${status.runtimeStatus.toLowerCase()}; cancel it first`);
+    throw new BatonError(
+      'conflict',
+      `run ${runId} is still ${status.runtimeStatus.toLowerCase()}; cancel it first`,
+    );
   }
   await deps.client.purge(runId);
   await deps.state.delete(runsCollection, runId, runId);
 }
 
 export const logsQuerySchema = z.object({
-  step: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).optional(),
+  step: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/)
+    .optional(),
   tail: z.coerce.number().int().min(1).max(100_000).optional(),
 });
 
-export async function runLogs(deps: RunDeps, runId: string, query: unknown): Promise<Array<LogLine & { step: string }>> {
+export async function runLogs(
+  deps: RunDeps,
+  runId: string,
+  query: unknown,
+): Promise<Array<LogLine & { step: string }>> {
   await readRecord(deps, runId);
   const q = parseInput(logsQuerySchema, query, 'query');
-  return deps.logs.read(runId, { ...(q.step ? { step: q.step } : {}), ...(q.tail ? { tail: q.tail } : {}) });
+  return deps.logs.read(runId, {
+    ...(q.step ? { step: q.step } : {}),
+    ...(q.tail ? { tail: q.tail } : {}),
+  });
 }

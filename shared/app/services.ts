@@ -34,7 +34,11 @@ export function createLocalServices(config: BatonConfig, clock: Clock = systemCl
     config,
     state: new FileStateStore({ root: dir('state') }),
     lake: new FolderLake({ root: dir('lake') }),
-    bus: new FileBus({ root: dir('bus'), maxDeliveryCount: config.BATON_BUS_MAX_DELIVERY_COUNT, clock }),
+    bus: new FileBus({
+      root: dir('bus'),
+      maxDeliveryCount: config.BATON_BUS_MAX_DELIVERY_COUNT,
+      clock,
+    }),
     compute: new LocalProcessBackend({ root: dir('jobs'), workRoot: config.stateDir, clock }),
     logs: new FileLogStore({ root: dir('logs') }),
     clock,

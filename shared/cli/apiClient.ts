@@ -41,10 +41,20 @@ export const runViewSchema = z.object({
 });
 export type RunViewDto = z.infer<typeof runViewSchema>;
 
-export const logLineSchema = z.object({ at: z.string(), level: z.string(), message: z.string(), step: z.string() });
+export const logLineSchema = z.object({
+  at: z.string(),
+  level: z.string(),
+  message: z.string(),
+  step: z.string(),
+});
 export type LogLineDto = z.infer<typeof logLineSchema>;
 
-export const pipelineInfoSchema = z.object({ name: z.string(), description: z.string(), orchestrator: z.string(), params: z.unknown() });
+export const pipelineInfoSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  orchestrator: z.string(),
+  params: z.unknown(),
+});
 
 export class ApiClient {
   constructor(
@@ -52,7 +62,12 @@ export class ApiClient {
     private readonly user: string,
   ) {}
 
-  async request<S extends z.ZodType>(schema: S, method: string, path: string, body?: unknown): Promise<z.output<S>> {
+  async request<S extends z.ZodType>(
+    schema: S,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<z.output<S>> {
     let response: Response;
     try {
       response = await fetch(new URL(`/api/${path}`, this.baseUrl), {
@@ -61,7 +76,11 @@ export class ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw new BatonError('unavailable', `cannot reach ${this.baseUrl}: ${(error as Error).message}`, { cause: error });
+      throw new BatonError(
+        'unavailable',
+        `cannot reach ${this.baseUrl}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     const text = await response.text();
     let json: unknown = undefined;
@@ -69,7 +88,10 @@ export class ApiClient {
       try {
         json = JSON.parse(text) as unknown;
       } catch {
-        throw new BatonError('unavailable', `${method} ${path}: HTTP ${response.status} with a non-JSON body`);
+        throw new BatonError(
+          'unavailable',
+          `${method} ${path}: HTTP ${response.status} with a non-JSON body`,
+        );
       }
     }
     if (!response.ok) {
@@ -78,30 +100,54 @@ export class ApiClient {
         const { code, message, field } = parsed.data.error;
         throw new BatonError(code, message, field === undefined ? {} : { field });
       }
-      throw new BatonError(response.status >= 500 ? 'unavailable' : 'validation', `${method} ${path}: HTTP ${response.status}`);
+      throw new BatonError(
+        response.status >= 500 ? 'unavailable' : 'validation',
+        `${method} ${path}: HTTP ${response.status}`,
+      );
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new BatonError('internal', `${method} ${path}: unexpected reply: ${parsed.error.issues[0]?.message ?? ''}`);
+    if (!parsed.success)
+      throw new BatonError(
+        'internal',
+        `${method} ${path}: unexpected reply: ${parsed.error.issues[0]?.message ?? ''}`,
+      );
     return parsed.data;
   }
 
   startRun(pipeline: string, params: Record<string, unknown>, runId?: string): Promise<RunViewDto> {
-    return this.request(runViewSchema, 'POST', 'runs', { pipeline, params, ...(runId ? { runId } : {}) });
+    return this.request(runViewSchema, 'POST', 'runs', {
+      pipeline,
+      params,
+      ...(runId ? { runId } : {}),
+    });
   }
   getRun(runId: string): Promise<RunViewDto> {
     return this.request(runViewSchema, 'GET', `runs/${encodeURIComponent(runId)}`);
   }
   listRuns(query: Record<string, string>): Promise<RunViewDto[]> {
-    return this.request(z.array(runViewSchema), 'GET', `runs?${new URLSearchParams(query).toString()}`);
+    return this.request(
+      z.array(runViewSchema),
+      'GET',
+      `runs?${new URLSearchParams(query).toString()}`,
+    );
   }
   cancelRun(runId: string, reason?: string): Promise<RunViewDto> {
-    return this.request(runViewSchema, 'POST', `runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});
+    return this.request(
+      runViewSchema,
+      'POST',
+      `runs/${encodeURIComponent(runId)}/cancel`,
+      reason ? { reason } : {},
+    );
   }
   deleteRun(runId: string): Promise<unknown> {
     return this.request(z.unknown(), 'DELETE', `runs/${encodeURIComponent(runId)}`);
   }
   logs(runId: string, query: Record<string, string>): Promise<LogLineDto[]> {
-    return this.request(z.array(logLineSchema), 'GET', `runs/${encodeURIComponent(runId)}/logs?${new URLSearchParams(query).toString()}`);
+    return this.request(
+      z.array(logLineSchema),
+      'GET',
+      `runs/${encodeURIComponent(runId)}/logs?${new URLSearchParams(query).toString()}`,
+    );
   }
   pipelines(): Promise<Array<z.infer<typeof pipelineInfoSchema>>> {
     return this.request(z.array(pipelineInfoSchema), 'GET', 'pipelines');

@@ -13,15 +13,32 @@ import { parseParams } from './params.js';
 import { waitForRun } from './waitForRun.js';
 
 /** The CLI's commands; each is a thin call to the HTTP API through a Connection. */
-const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string): void => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+const out = (text: string): void =>
+  void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string): void =>
+  void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 
 function globals(command: Command): GlobalOptions {
-  const o = command.optsWithGlobals<{ endpoint?: string; stateDir: string; user?: string; verbose?: boolean; json?: boolean }>();
-  return { stateDir: path.resolve(o.stateDir), ...(o.endpoint ? { endpoint: o.endpoint } : {}), ...(o.user ? { user: o.user } : {}), verbose: o.verbose === true, json: o.json === true };
+  const o = command.optsWithGlobals<{
+    endpoint?: string;
+    stateDir: string;
+    user?: string;
+    verbose?: boolean;
+    json?: boolean;
+  }>();
+  return {
+    stateDir: path.resolve(o.stateDir),
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(o.user ? { user: o.user } : {}),
+    verbose: o.verbose === true,
+    json: o.json === true,
+  };
 }
 
-async function withConnection<T>(command: Command, use: (c: Connection, g: GlobalOptions) => Promise<T>): Promise<T> {
+async function withConnection<T>(
+  command: Command,
+  use: (c: Connection, g: GlobalOptions) => Promise<T>,
+): Promise<T> {
   const g = globals(command);
   const connection = await connect(g);
   try {
@@ -31,11 +48,18 @@ async function withConnection<T>(command: Command, use: (c: Connection, g: Globa
   }
 }
 
-const positiveInt = (flag: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new BatonError('validation', `${flag}: expected a positive whole number, got "${value}"`, { field: flag });
-  return n;
-};
+const positiveInt =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new BatonError(
+        'validation',
+        `${flag}: expected a positive whole number, got "${value}"`,
+        { field: flag },
+      );
+    return n;
+  };
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -47,11 +71,16 @@ export function registerCommands(program: Command): void {
   program
     .command('up')
     .description('start the local host: HTTP API, timers, landing folder, queues, durable engine')
-    .addOption(new Option('--port <port>', 'HTTP port (0 picks a free one)').default(7071).argParser((v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new BatonError('validation', `--port: expected 0-65535, got "${v}"`, { field: '--port' });
-      return n;
-    }))
+    .addOption(
+      new Option('--port <port>', 'HTTP port (0 picks a free one)').default(7071).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535)
+          throw new BatonError('validation', `--port: expected 0-65535, got "${v}"`, {
+            field: '--port',
+          });
+        return n;
+      }),
+    )
     .action(async (options: { port: number }, command: Command) => {
       const g = globals(command);
       const logger = createLogger({ level: g.verbose ? 'debug' : 'info', json: g.json === true });
@@ -59,7 +88,9 @@ export function registerCommands(program: Command): void {
       const advert = advertFile(g.stateDir);
       await fs.mkdir(path.dirname(advert), { recursive: true });
       await fs.writeFile(advert, JSON.stringify({ url: host.url, pid: process.pid }));
-      logger.info(`Baton host on ${host.url}/api/ (state in ${g.stateDir}, ${registeredFunctions().length} functions); Ctrl+C stops`);
+      logger.info(
+        `Baton host on ${host.url}/api/ (state in ${g.stateDir}, ${registeredFunctions().length} functions); Ctrl+C stops`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info(`${signal}: stopping`);
@@ -76,43 +107,81 @@ export function registerCommands(program: Command): void {
     .command('run')
     .description('start a run of a pipeline and (by default) wait for it')
     .argument('<pipeline>', 'pipeline name (see: baton pipelines)')
-    .option('-p, --param <key=value>', 'a parameter (repeatable; values are JSON when they parse)', collect, [])
+    .option(
+      '-p, --param <key=value>',
+      'a parameter (repeatable; values are JSON when they parse)',
+      collect,
+      [],
+    )
     .option('--params <json>', 'all parameters as one JSON object')
     .option('--run-id <id>', 'choose the run id (default: generated)')
     .option('--no-wait', 'return as soon as the run is accepted')
-    .addOption(new Option('--timeout <seconds>', 'stop waiting after this long').default(3600).argParser(positiveInt('--timeout')))
-    .action(async (pipeline: string, options: { param: string[]; params?: string; runId?: string; wait: boolean; timeout: number }, command: Command) => {
-      const params = parseParams(options.param, options.params);
-      await withConnection(command, async ({ api, embedded }, g) => {
-        let run = await api.startRun(pipeline, params, options.runId);
-        if (!g.json) err(`started ${run.runId} (${run.pipeline})`);
-        if (options.wait) {
-          run = await waitForRun(api, run.runId, { timeoutMs: options.timeout * 1000, interactive: process.stderr.isTTY === true && !g.json, verbose: g.verbose === true, write: err });
-          run = await api.getRun(run.runId);
-          exitForRun(run);
-        } else if (embedded && !g.json) {
-          err(`no host is running on ${g.stateDir}: the run goes on when one is (baton up)`);
-        }
-        out(g.json ? JSON.stringify(run) : renderRun(run));
-      });
-    });
+    .addOption(
+      new Option('--timeout <seconds>', 'stop waiting after this long')
+        .default(3600)
+        .argParser(positiveInt('--timeout')),
+    )
+    .action(
+      async (
+        pipeline: string,
+        options: {
+          param: string[];
+          params?: string;
+          runId?: string;
+          wait: boolean;
+          timeout: number;
+        },
+        command: Command,
+      ) => {
+        const params = parseParams(options.param, options.params);
+        await withConnection(command, async ({ api, embedded }, g) => {
+          let run = await api.startRun(pipeline, params, options.runId);
+          if (!g.json) err(`started ${run.runId} (${run.pipeline})`);
+          if (options.wait) {
+            run = await waitForRun(api, run.runId, {
+              timeoutMs: options.timeout * 1000,
+              interactive: process.stderr.isTTY === true && !g.json,
+              verbose: g.verbose === true,
+              write: err,
+            });
+            run = await api.getRun(run.runId);
+            exitForRun(run);
+          } else if (embedded && !g.json) {
+            err(`no host is running on ${g.stateDir}: the run goes on when one is (baton up)`);
+          }
+          out(g.json ? JSON.stringify(run) : renderRun(run));
+        });
+      },
+    );
 
   const runs = program.command('runs').description('list and manage runs');
   runs
     .command('list', { isDefault: true })
     .description('list runs, newest first')
-    .addOption(new Option('--status <status>', 'only runs with this status').choices(['pending', 'running', 'completed', 'failed', 'canceled']))
+    .addOption(
+      new Option('--status <status>', 'only runs with this status').choices([
+        'pending',
+        'running',
+        'completed',
+        'failed',
+        'canceled',
+      ]),
+    )
     .option('--pipeline <name>', 'only runs of this pipeline')
-    .addOption(new Option('--limit <n>', 'at most this many').default(50).argParser(positiveInt('--limit')))
-    .action(async (options: { status?: string; pipeline?: string; limit: number }, command: Command) => {
-      await withConnection(command, async ({ api }, g) => {
-        const query: Record<string, string> = { limit: String(options.limit) };
-        if (options.status) query.status = options.status;
-        if (options.pipeline) query.pipeline = options.pipeline;
-        const list = await api.listRuns(query);
-        out(g.json ? JSON.stringify(list) : renderRunList(list));
-      });
-    });
+    .addOption(
+      new Option('--limit <n>', 'at most this many').default(50).argParser(positiveInt('--limit')),
+    )
+    .action(
+      async (options: { status?: string; pipeline?: string; limit: number }, command: Command) => {
+        await withConnection(command, async ({ api }, g) => {
+          const query: Record<string, string> = { limit: String(options.limit) };
+          if (options.status) query.status = options.status;
+          if (options.pipeline) query.pipeline = options.pipeline;
+          const list = await api.listRuns(query);
+          out(g.json ? JSON.stringify(list) : renderRunList(list));
+        });
+      },
+    );
 
   program
     .command('status')
@@ -132,25 +201,32 @@ export function registerCommands(program: Command): void {
     .option('--step <step>', 'only this step')
     .addOption(new Option('--tail <n>', 'only the last n lines').argParser(positiveInt('--tail')))
     .option('-f, --follow', 'keep printing new lines until the run finishes')
-    .action(async (runId: string, options: { step?: string; tail?: number; follow?: boolean }, command: Command) => {
-      await withConnection(command, async ({ api }, g) => {
-        const query: Record<string, string> = {};
-        if (options.step) query.step = options.step;
-        if (options.tail) query.tail = String(options.tail);
-        let printed = 0;
-        for (;;) {
-          const lines = await api.logs(runId, query);
-          const fresh = lines.slice(printed);
-          printed = lines.length;
-          if (fresh.length > 0) out(g.json ? fresh.map((l) => JSON.stringify(l)).join('\n') : renderLogs(fresh));
-          if (!options.follow) return;
-          const run = await api.getRun(runId);
-          if (run.status !== 'running' && run.status !== 'pending') return;
-          delete query.tail;
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-        }
-      });
-    });
+    .action(
+      async (
+        runId: string,
+        options: { step?: string; tail?: number; follow?: boolean },
+        command: Command,
+      ) => {
+        await withConnection(command, async ({ api }, g) => {
+          const query: Record<string, string> = {};
+          if (options.step) query.step = options.step;
+          if (options.tail) query.tail = String(options.tail);
+          let printed = 0;
+          for (;;) {
+            const lines = await api.logs(runId, query);
+            const fresh = lines.slice(printed);
+            printed = lines.length;
+            if (fresh.length > 0)
+              out(g.json ? fresh.map((l) => JSON.stringify(l)).join('\n') : renderLogs(fresh));
+            if (!options.follow) return;
+            const run = await api.getRun(runId);
+            if (run.status !== 'running' && run.status !== 'pending') return;
+            delete query.tail;
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+          }
+        });
+      },
+    );
 
   program
     .command('cancel')
@@ -181,27 +257,52 @@ export function registerCommands(program: Command): void {
     .action(async (_options: unknown, command: Command) => {
       await withConnection(command, async ({ api }, g) => {
         const list = await api.pipelines();
-        out(g.json ? JSON.stringify(list) : table(['PIPELINE', 'DESCRIPTION'], list.map((p) => [p.name, p.description])));
+        out(
+          g.json
+            ? JSON.stringify(list)
+            : table(
+                ['PIPELINE', 'DESCRIPTION'],
+                list.map((p) => [p.name, p.description]),
+              ),
+        );
       });
     });
 
   program
     .command('demo')
     .description('run the hello example on embedded defaults and explain what happened')
-    .addOption(new Option('--count <n>', 'how many greetings to fan out').default(16).argParser(positiveInt('--count')))
+    .addOption(
+      new Option('--count <n>', 'how many greetings to fan out')
+        .default(16)
+        .argParser(positiveInt('--count')),
+    )
     .action(async (options: { count: number }, command: Command) => {
       await withConnection(command, async ({ api, embedded }, g) => {
         const started = Date.now();
-        let run = await api.startRun('hello', { count: options.count, greeting: `Hello from ${os.hostname()}` });
-        run = await waitForRun(api, run.runId, { timeoutMs: 120_000, interactive: process.stderr.isTTY === true && !g.json, verbose: false, write: err });
+        let run = await api.startRun('hello', {
+          count: options.count,
+          greeting: `Hello from ${os.hostname()}`,
+        });
+        run = await waitForRun(api, run.runId, {
+          timeoutMs: 120_000,
+          interactive: process.stderr.isTTY === true && !g.json,
+          verbose: false,
+          write: err,
+        });
         run = await api.getRun(run.runId);
         exitForRun(run);
         if (g.json) return out(JSON.stringify(run));
         out(renderRun(run));
         out('');
-        out(`What happened: ${embedded ? 'an embedded local host' : 'the running host'} started the durable orchestration`);
-        out(`'helloFanOut' (run ${run.runId}); it fanned out ${options.count} 'sayHello' activities, each writing`);
-        out(`one file to the lake, then fanned in to 'summarizeGreetings', in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+        out(
+          `What happened: ${embedded ? 'an embedded local host' : 'the running host'} started the durable orchestration`,
+        );
+        out(
+          `'helloFanOut' (run ${run.runId}); it fanned out ${options.count} 'sayHello' activities, each writing`,
+        );
+        out(
+          `one file to the lake, then fanned in to 'summarizeGreetings', in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+        );
         out(`Files:    ${path.join(g.stateDir, 'lake', 'runs', run.runId)}`);
         out(`History:  ${path.join(g.stateDir, 'durable', run.runId, 'history.jsonl')}`);
         out(`Next:     baton status ${run.runId}   baton logs ${run.runId}   baton runs list`);

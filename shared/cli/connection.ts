@@ -34,9 +34,11 @@ export const advertFile = (stateDir: string): string => path.join(stateDir, 'hos
 export async function connect(options: GlobalOptions): Promise<Connection> {
   const user = options.user ?? os.userInfo().username;
   const endpoint = options.endpoint ?? process.env.BATON_ENDPOINT;
-  if (endpoint) return { api: new ApiClient(endpoint, user), embedded: false, close: async () => undefined };
+  if (endpoint)
+    return { api: new ApiClient(endpoint, user), embedded: false, close: async () => undefined };
   const running = await findRunningHost(options.stateDir);
-  if (running) return { api: new ApiClient(running, user), embedded: false, close: async () => undefined };
+  if (running)
+    return { api: new ApiClient(running, user), embedded: false, close: async () => undefined };
   const host = await LocalHost.start({
     stateDir: options.stateDir,
     port: 0,
@@ -59,7 +61,9 @@ async function findRunningHost(stateDir: string): Promise<string | undefined> {
     return undefined;
   }
   try {
-    const response = await fetch(new URL('/api/health', advert.url), { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(new URL('/api/health', advert.url), {
+      signal: AbortSignal.timeout(2000),
+    });
     return response.ok ? advert.url : undefined;
   } catch {
     return undefined;

@@ -12,14 +12,23 @@ import { registerCommands } from './commands.js';
  */
 export const exitCodes = { ok: 0, runFailed: 1, userError: 2, systemError: 3 } as const;
 
-const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const version = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
 
 export function buildProgram(): Command {
   const program = new Command('baton')
     .description('Run scientific and modelling pipelines locally or on Azure.')
     .version(version, '--version')
-    .addOption(new Option('--endpoint <url>', 'talk to a running host or deployed app').env('BATON_ENDPOINT'))
-    .addOption(new Option('--state-dir <dir>', 'state folder of the local host').env('BATON_STATE_DIR').default('.baton'))
+    .addOption(
+      new Option('--endpoint <url>', 'talk to a running host or deployed app').env(
+        'BATON_ENDPOINT',
+      ),
+    )
+    .addOption(
+      new Option('--state-dir <dir>', 'state folder of the local host')
+        .env('BATON_STATE_DIR')
+        .default('.baton'),
+    )
     .option('--user <name>', 'act as this user (local host only; Azure uses your sign-in)')
     .option('--json', 'machine-readable output on stdout')
     .option('-v, --verbose', 'more detail, including stack traces of internal errors')
@@ -42,7 +51,12 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportError(error: unknown, options: { verbose?: boolean; json?: boolean }): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return exitCodes.ok;
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+    )
+      return exitCodes.ok;
     return exitCodes.userError; // commander already printed what was wrong
   }
   if (error instanceof BatonError) {
@@ -52,12 +66,17 @@ function reportError(error: unknown, options: { verbose?: boolean; json?: boolea
     return isUserError(error.code) ? exitCodes.userError : exitCodes.systemError;
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`baton: internal error: ${message}${options.verbose ? '' : ' (run with --verbose for details)'}\n`);
+  process.stderr.write(
+    `baton: internal error: ${message}${options.verbose ? '' : ' (run with --verbose for details)'}\n`,
+  );
   if (options.verbose && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
   return exitCodes.systemError;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]).replace(/\.(ts|js)$/, '') === new URL(import.meta.url).pathname.replace(/\.(ts|js)$/, '');
+const invokedDirectly =
+  process.argv[1] !== undefined &&
+  path.resolve(process.argv[1]).replace(/\.(ts|js)$/, '') ===
+    new URL(import.meta.url).pathname.replace(/\.(ts|js)$/, '');
 if (invokedDirectly) {
   // Exit explicitly: work abandoned by a clean stop (an activity still sleeping) must not keep
   // the process alive. Writes to pipes and files are synchronous on Linux, so nothing is lost.

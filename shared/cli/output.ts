@@ -3,7 +3,11 @@ import type { LogLineDto, RunViewDto } from './apiClient.js';
 /** Human-readable renderings; `--json` bypasses all of this. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -48,8 +52,12 @@ export function renderRun(run: RunViewDto): string {
     `updated   ${run.updatedAt}`,
     `params    ${JSON.stringify(run.params)}`,
   ];
-  if (run.progress !== null && run.progress !== undefined) lines.push(`progress  ${JSON.stringify(run.progress)}`);
-  if (run.steps) lines.push(`steps     ${counts.done}/${counts.total} completed${counts.failed ? `, ${counts.failed} failed` : ''}`);
+  if (run.progress !== null && run.progress !== undefined)
+    lines.push(`progress  ${JSON.stringify(run.progress)}`);
+  if (run.steps)
+    lines.push(
+      `steps     ${counts.done}/${counts.total} completed${counts.failed ? `, ${counts.failed} failed` : ''}`,
+    );
   if (run.error) lines.push(`error     ${run.error}`);
   if (run.status === 'completed') lines.push(`output    ${JSON.stringify(run.output)}`);
   if (run.steps && run.steps.length > 0) {
@@ -77,5 +85,7 @@ export function renderRun(run: RunViewDto): string {
 }
 
 export function renderLogs(lines: LogLineDto[]): string {
-  return lines.map((l) => `${l.at} ${l.step.padEnd(16)} ${l.level.padEnd(5)} ${l.message}`).join('\n');
+  return lines
+    .map((l) => `${l.at} ${l.step.padEnd(16)} ${l.level.padEnd(5)} ${l.message}`)
+    .join('\n');
 }

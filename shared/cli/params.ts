@@ -5,7 +5,10 @@ import { BatonError } from '../domain/errors.js';
  * otherwise the literal string; `--params '{...}'` supplies a whole object. The pipeline's own
  * schema then validates the result on the server.
  */
-export function parseParams(pairs: readonly string[], paramsJson: string | undefined): Record<string, unknown> {
+export function parseParams(
+  pairs: readonly string[],
+  paramsJson: string | undefined,
+): Record<string, unknown> {
   let params: Record<string, unknown> = {};
   if (paramsJson !== undefined) {
     let parsed: unknown;
@@ -21,10 +24,19 @@ export function parseParams(pairs: readonly string[], paramsJson: string | undef
   }
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at <= 0) throw new BatonError('validation', `--param: expected key=value, got "${pair}"`, { field: '--param' });
+    if (at <= 0)
+      throw new BatonError('validation', `--param: expected key=value, got "${pair}"`, {
+        field: '--param',
+      });
     const key = pair.slice(0, at);
     const raw = pair.slice(at + 1);
-    params[key] = parseValue(raw);
+    // defineProperty, not assignment: a key named __proto__ must stay a parameter.
+    Object.defineProperty(params, key, {
+      value: parseValue(raw),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return params;
 }

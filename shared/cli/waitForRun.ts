@@ -1,3 +1,4 @@
+import { describeValue } from '../domain/describe.js';
 import cliProgress from 'cli-progress';
 import { BatonError } from '../domain/errors.js';
 import type { ApiClient, RunViewDto } from './apiClient.js';
@@ -10,12 +11,22 @@ import { stepCounts } from './output.js';
 export async function waitForRun(
   api: ApiClient,
   runId: string,
-  options: { timeoutMs: number; interactive: boolean; verbose: boolean; write: (line: string) => void },
+  options: {
+    timeoutMs: number;
+    interactive: boolean;
+    verbose: boolean;
+    write: (line: string) => void;
+  },
 ): Promise<RunViewDto> {
   const deadline = Date.now() + options.timeoutMs;
   const bar = options.interactive
     ? new cliProgress.SingleBar(
-        { format: ' {bar} {value}/{total} steps | {status} {phase}', hideCursor: true, clearOnComplete: true, stream: process.stderr },
+        {
+          format: ' {bar} {value}/{total} steps | {status} {phase}',
+          hideCursor: true,
+          clearOnComplete: true,
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
@@ -32,14 +43,19 @@ export async function waitForRun(
         delay = 200;
         bar?.setTotal(Math.max(1, counts.total));
         bar?.update(counts.done, { status: run.status, phase });
-        if (!bar && options.verbose) options.write(`${run.status} ${counts.done}/${counts.total} steps ${phase}`.trimEnd());
+        if (!bar && options.verbose)
+          options.write(`${run.status} ${counts.done}/${counts.total} steps ${phase}`.trimEnd());
         lastKey = key;
       } else {
         delay = Math.min(2000, delay * 1.5);
       }
-      if (run.status === 'completed' || run.status === 'failed' || run.status === 'canceled') return run;
+      if (run.status === 'completed' || run.status === 'failed' || run.status === 'canceled')
+        return run;
       if (Date.now() > deadline) {
-        throw new BatonError('unavailable', `run ${runId} still ${run.status} after ${Math.round(options.timeoutMs / 1000)} s (it goes on; see: baton status ${runId})`);
+        throw new BatonError(
+          'unavailable',
+          `run ${runId} still ${run.status} after ${Math.round(options.timeoutMs / 1000)} s (it goes on; see: baton status ${runId})`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
@@ -49,6 +65,7 @@ export async function waitForRun(
 }
 
 function phaseOf(progress: unknown): string {
-  if (progress && typeof progress === 'object' && 'phase' in progress) return String((progress as { phase: unknown }).phase);
+  if (progress && typeof progress === 'object' && 'phase' in progress)
+    return describeValue(progress.phase);
   return typeof progress === 'string' ? progress : '';
 }

@@ -65,7 +65,8 @@ export function isBatonError(value: unknown, code?: ErrorCode): value is BatonEr
   return value instanceof BatonError && (code === undefined || value.code === code);
 }
 
-export const notFound = (what: string): BatonError => new BatonError('not_found', `${what} not found`);
+export const notFound = (what: string): BatonError =>
+  new BatonError('not_found', `${what} not found`);
 export const conflict = (what: string): BatonError =>
   new BatonError('conflict', `${what} already exists`);
 export const preconditionFailed = (what: string): BatonError =>

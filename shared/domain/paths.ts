@@ -26,7 +26,8 @@ export function resolveInside(root: string, relative: string, field = 'path'): s
   const normalized = normalizeLakePath(relative, field);
   const absoluteRoot = path.resolve(root);
   const target = path.resolve(absoluteRoot, normalized);
-  if (target !== absoluteRoot && !target.startsWith(absoluteRoot + path.sep)) {
+  const prefix = absoluteRoot.endsWith(path.sep) ? absoluteRoot : absoluteRoot + path.sep;
+  if (target !== absoluteRoot && !target.startsWith(prefix)) {
     throw invalid(field, 'escapes its root folder');
   }
   return target;

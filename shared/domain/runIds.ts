@@ -6,11 +6,19 @@ import { z } from 'zod';
  */
 export const runIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/, 'letters, digits, _ and - only (max 80), starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/,
+    'letters, digits, _ and - only (max 80), starting with a letter or digit',
+  );
 
 /** `<pipeline>-<yyyymmddThhmmss>-<6 random hex>`: sortable by time and readable in a listing. */
 export function newRunId(pipeline: string, now: Date, randomHex: string): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  const safe = pipeline.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'run';
+  const safe =
+    pipeline
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .slice(0, 40)
+      .replace(/^-+|-+$/g, '') || 'run';
   return `${safe}-${stamp}-${randomHex.slice(0, 6)}`;
 }

@@ -1,4 +1,9 @@
-import type { InstanceStatus, RuntimeStatus, WorkItemRecord } from '../ports/orchestrationClient.js';
+import { describeValue } from './describe.js';
+import type {
+  InstanceStatus,
+  RuntimeStatus,
+  WorkItemRecord,
+} from '../ports/orchestrationClient.js';
 
 /**
  * What users see of a run: the durable status folded into steps with attempts. Pure, so the
@@ -75,7 +80,12 @@ export function toSteps(history: readonly WorkItemRecord[]): StepView[] {
       owner.status = item.status;
       continue;
     }
-    const step: StepView = { name: item.name, kind: item.kind, status: item.status, attempts: [attempt] };
+    const step: StepView = {
+      name: item.name,
+      kind: item.kind,
+      status: item.status,
+      attempts: [attempt],
+    };
     if (item.taskId !== undefined) {
       step.taskId = item.taskId;
       byTask.set(item.taskId, step);
@@ -100,7 +110,8 @@ export function toRunView(
     output: status && status.runtimeStatus === 'Completed' ? status.output : null,
     progress: status?.customStatus ?? null,
   };
-  if (status?.runtimeStatus === 'Failed' || status?.runtimeStatus === 'Terminated') view.error = String(status.output ?? 'failed');
+  if (status?.runtimeStatus === 'Failed' || status?.runtimeStatus === 'Terminated')
+    view.error = describeValue(status.output ?? 'failed');
   if (status?.history) view.steps = toSteps(status.history);
   return view;
 }

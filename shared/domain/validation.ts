@@ -5,7 +5,11 @@ import { BatonError } from './errors.js';
  * Parses untrusted input at a boundary. The error names the first offending field as a dotted
  * path (`params.count`), prefixed by `where` (`body`, `--count`, a file name), never a stack.
  */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string,
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

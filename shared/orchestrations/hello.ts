@@ -49,7 +49,10 @@ export function* helloFanOut(context: OrchestrationContext): Generator<df.Task, 
   );
   yield context.df.Task.all(greetings);
   context.df.setCustomStatus({ phase: 'summarizing', total: params.count } satisfies HelloProgress);
-  const summary = yield context.df.callActivity('summarizeGreetings', { runId, count: params.count });
+  const summary = yield context.df.callActivity('summarizeGreetings', {
+    runId,
+    count: params.count,
+  });
   context.df.setCustomStatus({ phase: 'done', total: params.count } satisfies HelloProgress);
   return summary;
 }

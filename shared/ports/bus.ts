@@ -20,7 +20,7 @@ export interface ReceivedMessage<T = unknown> {
   lockToken: string;
   /** ISO 8601 */
   enqueuedAt: string;
-  /** ISO 8601; present on dead-lettered messages */
+  /** Present on dead-lettered messages. */
   deadLetterReason?: string;
   deadLetterDescription?: string;
 }

@@ -19,7 +19,12 @@ export interface JobSpec {
 
 export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'timed_out';
 
-export const terminalJobStates: readonly JobState[] = ['succeeded', 'failed', 'canceled', 'timed_out'];
+export const terminalJobStates: readonly JobState[] = [
+  'succeeded',
+  'failed',
+  'canceled',
+  'timed_out',
+];
 
 export interface JobStatus {
   jobId: string;

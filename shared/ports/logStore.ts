@@ -12,6 +12,9 @@ export interface LogLine {
 export interface LogStore {
   append(runId: string, step: string, lines: LogLine[]): Promise<void>;
   /** Lines of one step, or of every step (each prefixed by step in `steps` order) when omitted. */
-  read(runId: string, options?: { step?: string; tail?: number }): Promise<Array<LogLine & { step: string }>>;
+  read(
+    runId: string,
+    options?: { step?: string; tail?: number },
+  ): Promise<Array<LogLine & { step: string }>>;
   steps(runId: string): Promise<string[]>;
 }

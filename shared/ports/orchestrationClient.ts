@@ -65,7 +65,10 @@ export interface OrchestrationClient {
   /** Starts `name`; `conflict` if a non-terminal instance with that id exists. Returns the id. */
   start(name: string, options: { instanceId?: string; input?: unknown }): Promise<string>;
   /** undefined when there is no such instance. */
-  getStatus(instanceId: string, options?: { history?: boolean }): Promise<InstanceStatus | undefined>;
+  getStatus(
+    instanceId: string,
+    options?: { history?: boolean },
+  ): Promise<InstanceStatus | undefined>;
   list(query?: InstanceQuery): Promise<InstanceStatus[]>;
   /** `not_found` when there is no such instance. */
   raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void>;

@@ -35,7 +35,11 @@ export interface StateStore {
   /** Returns undefined when the document does not exist. */
   read<T>(collection: string, pk: string, id: string): Promise<StoredDocument<T> | undefined>;
   /** Replaces only if the stored etag equals `ifMatch`: `precondition_failed` otherwise. */
-  replace<T>(collection: string, doc: DocumentInput<T>, ifMatch: string): Promise<StoredDocument<T>>;
+  replace<T>(
+    collection: string,
+    doc: DocumentInput<T>,
+    ifMatch: string,
+  ): Promise<StoredDocument<T>>;
   /** Creates or overwrites without a concurrency check. */
   upsert<T>(collection: string, doc: DocumentInput<T>): Promise<StoredDocument<T>>;
   /** Deletes; `not_found` if absent, `precondition_failed` if `ifMatch` is stale. */

@@ -8,7 +8,12 @@ import type { Logger } from './logger.js';
  * the handler gets the body, completion on success, abandon on failure (so the bus redelivers
  * and dead-letters at its max delivery count).
  */
-export function startBusTriggers(options: { bus: Bus; logger: Logger; env: Record<string, string | undefined>; inputs: () => Record<string, unknown> }): () => Promise<void> {
+export function startBusTriggers(options: {
+  bus: Bus;
+  logger: Logger;
+  env: Record<string, string | undefined>;
+  inputs: () => Record<string, unknown>;
+}): () => Promise<void> {
   let stopped = false;
   const loops: Promise<void>[] = [];
   for (const fn of functionsByTrigger('serviceBusTrigger')) {
@@ -35,7 +40,10 @@ export function startBusTriggers(options: { bus: Bus; logger: Logger; env: Recor
             await fn.handler(message.body, context);
             await options.bus.complete(queue, message);
           } catch (error) {
-            options.logger.warn({ function: fn.name, err: error }, `message ${message.messageId} failed (delivery ${message.deliveryCount})`);
+            options.logger.warn(
+              { function: fn.name, err: error },
+              `message ${message.messageId} failed (delivery ${message.deliveryCount})`,
+            );
             await options.bus.abandon(queue, message).catch(() => undefined);
           }
         }

@@ -6,10 +6,12 @@ import { getRegisteredFunction } from './functionRegistry.js';
 export const registryLookup: FunctionLookup = {
   orchestrator(name: string): OrchestrationHandler | undefined {
     const fn = getRegisteredFunction(name);
-    return fn?.triggerType === 'orchestrationTrigger' ? (fn.handler as OrchestrationHandler) : undefined;
+    return fn?.triggerType === 'orchestrationTrigger'
+      ? (fn.handler as OrchestrationHandler)
+      : undefined;
   },
   activity(name: string): ActivityHandler | undefined {
     const fn = getRegisteredFunction(name);
-    return fn?.triggerType === 'activityTrigger' ? (fn.handler as ActivityHandler) : undefined;
+    return fn?.triggerType === 'activityTrigger' ? fn.handler : undefined;
   },
 };

@@ -65,8 +65,12 @@ function toRegisteredFunction(
     name: metadata.name,
     triggerType: trigger.type,
     trigger: { ...trigger },
-    extraInputs: others.filter(([k, b]) => b.direction === 'in' && k !== '$return').map(([, b]) => b),
-    extraOutputs: others.filter(([k, b]) => b.direction === 'out' && k !== '$return').map(([, b]) => b),
+    extraInputs: others
+      .filter(([k, b]) => b.direction === 'in' && k !== '$return')
+      .map(([, b]) => b),
+    extraOutputs: others
+      .filter(([k, b]) => b.direction === 'out' && k !== '$return')
+      .map(([, b]) => b),
     returnBinding: metadata.bindings.$return,
     handler,
   };

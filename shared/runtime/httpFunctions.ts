@@ -31,7 +31,9 @@ export function createHttpDispatcher(options: {
     .map((fn) => ({
       fn,
       route: compileRoute(stringOption(fn.trigger.route) || fn.name),
-      methods: ((fn.trigger.methods as string[] | undefined) ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+      methods: ((fn.trigger.methods as string[] | undefined) ?? ['GET', 'POST']).map((m) =>
+        m.toUpperCase(),
+      ),
     }))
     .sort((a, b) => b.route.specificity - a.route.specificity);
 
@@ -42,7 +44,9 @@ export function createHttpDispatcher(options: {
     try {
       body = await readBody(req);
     } catch {
-      return send(res, 413, { error: { code: 'validation', message: `body larger than ${maxBodyBytes} bytes` } });
+      return send(res, 413, {
+        error: { code: 'validation', message: `body larger than ${maxBodyBytes} bytes` },
+      });
     }
     if (url.pathname.startsWith(webhookPrefix)) {
       const reply = await handleDurableWebhook(options.engine, method, url, body.toString('utf8'));
@@ -63,7 +67,9 @@ export function createHttpDispatcher(options: {
       return invoke(candidate.fn, params);
     }
     return methodMismatch
-      ? send(res, 405, { error: { code: 'validation', message: `${method} is not allowed on ${url.pathname}` } })
+      ? send(res, 405, {
+          error: { code: 'validation', message: `${method} is not allowed on ${url.pathname}` },
+        })
       : send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
 
     async function invoke(fn: RegisteredFunction, params: Record<string, string>): Promise<void> {
@@ -79,7 +85,8 @@ export function createHttpDispatcher(options: {
       const context = invocationContextFor(fn, options.logger, { inputs: options.inputs() });
       try {
         const raw = await fn.handler(request, context);
-        const response = raw instanceof HttpResponse ? raw : new HttpResponse((raw ?? { status: 204 }) as ConstructorParameters<typeof HttpResponse>[0]);
+        const response =
+          raw instanceof HttpResponse ? raw : new HttpResponse(raw ?? { status: 204 });
         const out = Buffer.from(await response.arrayBuffer());
         const outHeaders: Record<string, string> = {};
         response.headers.forEach((value, key) => (outHeaders[key] = value));
@@ -87,7 +94,9 @@ export function createHttpDispatcher(options: {
         res.end(out);
       } catch (error) {
         options.logger.error({ function: fn.name, err: error }, 'function failed');
-        send(res, 500, { error: { code: 'internal', message: 'internal error; see the host log' } });
+        send(res, 500, {
+          error: { code: 'internal', message: 'internal error; see the host log' },
+        });
       }
     }
   };
@@ -105,7 +114,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     res.writeHead(status, headers);
     res.end();

@@ -18,7 +18,15 @@ export function invocationContextFor(
     functionName: fn.name,
     ...(extras.triggerMetadata ? { triggerMetadata: extras.triggerMetadata } : {}),
     logHandler: (level, ...args) => {
-      const message = args.map((a) => (a instanceof Error ? a.stack ?? a.message : typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+      const message = args
+        .map((a) =>
+          a instanceof Error
+            ? (a.stack ?? a.message)
+            : typeof a === 'string'
+              ? a
+              : JSON.stringify(a),
+        )
+        .join(' ');
       const log = logger.child({ function: fn.name });
       if (level === 'error' || level === 'critical') log.error(message);
       else if (level === 'warning') log.warn(message);
@@ -26,10 +34,10 @@ export function invocationContextFor(
       else log.debug(message);
     },
     options: {
-      trigger: fn.trigger as never,
-      extraInputs: fn.extraInputs as never,
-      extraOutputs: fn.extraOutputs as never,
-      ...(fn.returnBinding ? { return: fn.returnBinding as never } : {}),
+      trigger: fn.trigger,
+      extraInputs: fn.extraInputs,
+      extraOutputs: fn.extraOutputs,
+      ...(fn.returnBinding ? { return: fn.returnBinding } : {}),
     },
   });
   for (const input of fn.extraInputs) {

@@ -26,7 +26,10 @@ export function startLandingTriggers(options: {
   stateFile: string;
   intervalMs?: number;
 }): () => Promise<void> {
-  const watched = functionsByTrigger('blobTrigger').map((fn) => ({ fn, pattern: resolveAppSetting(stringOption(fn.trigger.path), options.env) }));
+  const watched = functionsByTrigger('blobTrigger').map((fn) => ({
+    fn,
+    pattern: resolveAppSetting(stringOption(fn.trigger.path), options.env),
+  }));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -36,7 +39,9 @@ export function startLandingTriggers(options: {
     const seen = await readSeen(options.stateFile);
     for (const { fn, pattern } of watched) {
       const container = pattern.split('/')[0] ?? '';
-      const entries = await options.lake.list(container, { recursive: true }).catch(() => [] as LakeEntry[]);
+      const entries = await options.lake
+        .list(container, { recursive: true })
+        .catch(() => [] as LakeEntry[]);
       for (const entry of entries) {
         if (entry.isDirectory || stopped) continue;
         const key = `${fn.name}:${entry.path}`;
@@ -63,7 +68,12 @@ export function startLandingTriggers(options: {
     const name = entry.path.split('/').slice(1).join('/');
     const context = invocationContextFor(fn, options.logger, {
       inputs: options.inputs(),
-      triggerMetadata: { name, blobTrigger: entry.path, uri: `lake://${entry.path}`, properties: { length: entry.size } },
+      triggerMetadata: {
+        name,
+        blobTrigger: entry.path,
+        uri: `lake://${entry.path}`,
+        properties: { length: entry.size },
+      },
     });
     try {
       await fn.handler(await options.lake.read(entry.path), context);

@@ -43,21 +43,30 @@ export class LocalHost {
   private readonly stoppers: Array<() => void | Promise<void>> = [];
   private baseUrl = '';
 
-  private constructor(private readonly options: LocalHostOptions, services: Services, logger: Logger) {
+  private constructor(
+    private readonly options: LocalHostOptions,
+    services: Services,
+    logger: Logger,
+  ) {
     this.services = services;
     this.logger = logger;
     this.engine = new DurableEngine({
       root: path.join(options.stateDir, 'durable'),
       functions: registryLookup,
       clock: services.clock,
-      activityConcurrency: options.activityConcurrency ?? services.config.BATON_ACTIVITY_CONCURRENCY,
+      activityConcurrency:
+        options.activityConcurrency ?? services.config.BATON_ACTIVITY_CONCURRENCY,
       log: (level, instanceId, message) => {
         const log = logger.child({ instanceId });
         if (level === 'error') log.error(message);
         else if (level === 'warning' || level === 'warn') log.warn(message);
         else log.debug(message);
       },
-      onTerminal: (status) => logger.info({ instanceId: status.instanceId }, `${status.name} ${status.runtimeStatus.toLowerCase()}`),
+      onTerminal: (status) =>
+        logger.info(
+          { instanceId: status.instanceId },
+          `${status.name} ${status.runtimeStatus.toLowerCase()}`,
+        ),
     });
   }
 
@@ -91,7 +100,12 @@ export class LocalHost {
   private async startParts(env: Record<string, string | undefined>): Promise<void> {
     const hostname = this.options.hostname ?? '127.0.0.1';
     const inputs = (): Record<string, unknown> => durableClientInputs(this.baseUrl);
-    const dispatch = createHttpDispatcher({ engine: this.engine, logger: this.logger, baseUrl: () => this.baseUrl, inputs });
+    const dispatch = createHttpDispatcher({
+      engine: this.engine,
+      logger: this.logger,
+      baseUrl: () => this.baseUrl,
+      inputs,
+    });
     const server = createServer((req, res) => {
       dispatch(req, res).catch((error: unknown) => {
         this.logger.error({ err: error }, 'request failed');
@@ -109,8 +123,12 @@ export class LocalHost {
     await this.engine.start();
     this.stoppers.unshift(() => this.engine.stop());
     if (this.options.triggers !== false) {
-      this.stoppers.unshift(startTimerTriggers({ logger: this.logger, clock: this.services.clock, env, inputs }));
-      this.stoppers.unshift(startBusTriggers({ bus: this.services.bus, logger: this.logger, env, inputs }));
+      this.stoppers.unshift(
+        startTimerTriggers({ logger: this.logger, clock: this.services.clock, env, inputs }),
+      );
+      this.stoppers.unshift(
+        startBusTriggers({ bus: this.services.bus, logger: this.logger, env, inputs }),
+      );
       this.stoppers.unshift(
         startLandingTriggers({
           lake: this.services.lake,

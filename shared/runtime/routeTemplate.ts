@@ -1,11 +1,14 @@
 /**
  * Azure Functions route templates (`runs/{runId}`, `files/{*rest}`, `items/{id:int}`,
- * `a/{b?}`) matched against a request path. Literal segments beat parameters, so the
- * most specific registration wins regardless of registration order.
+ * `a/{b?}`) matched against a request path. The most specific registration wins regardless of
+ * registration order (see `specificityOf`).
  */
 export interface CompiledRoute {
   template: string;
-  segments: Array<{ literal: string } | { param: string; optional: boolean; catchAll: boolean; constraint?: string }>;
+  segments: Array<
+    | { literal: string }
+    | { param: string; optional: boolean; catchAll: boolean; constraint?: string }
+  >;
   specificity: number;
 }
 
@@ -20,8 +23,32 @@ export function compileRoute(template: string): CompiledRoute {
       const base = { param, optional: m[4] === '?', catchAll: m[1] === '*' };
       return m[3] ? { ...base, constraint: m[3] } : base;
     });
-  const specificity = segments.reduce((n, s) => n + ('literal' in s ? 2 : 1), 0);
-  return { template, segments, specificity };
+  return { template, segments, specificity: specificityOf(segments) };
+}
+
+/**
+ * Routes compare segment by segment: a literal beats a constrained parameter, which beats a
+ * plain one, which beats the end of a shorter route, which beats an optional parameter, which
+ * beats a catch-all. Encoded as one number (base 6, first segment most significant) so callers
+ * can simply sort by it.
+ */
+const rankBase = 6;
+const rankedSegments = 10;
+const absentRank = 2;
+
+function specificityOf(segments: CompiledRoute['segments']): number {
+  let value = 0;
+  for (let i = 0; i < rankedSegments; i++) {
+    const segment = segments[i];
+    let rank = absentRank;
+    if (segment && 'literal' in segment) rank = 5;
+    else if (segment?.catchAll) rank = 0;
+    else if (segment?.optional) rank = 1;
+    else if (segment?.constraint) rank = 4;
+    else if (segment) rank = 3;
+    value = value * rankBase + rank;
+  }
+  return value;
 }
 
 export function matchRoute(route: CompiledRoute, path: string): Record<string, string> | undefined {

@@ -20,7 +20,10 @@ export async function acquireStateDirLock(stateDir: string): Promise<() => Promi
       if ((error as { code?: string }).code !== 'EEXIST') throw error;
       const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new BatonError('conflict', `another Baton host (pid ${owner}) is using ${stateDir}; stop it or use --state-dir`);
+        throw new BatonError(
+          'conflict',
+          `another Baton host (pid ${owner}) is using ${stateDir}; stop it or use --state-dir`,
+        );
       }
       await fs.rm(file, { force: true });
     }

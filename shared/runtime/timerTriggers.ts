@@ -16,11 +16,19 @@ export interface TimerInfo {
 
 export function nextOccurrence(schedule: string, after: Date): Date {
   const fields = schedule.trim().split(/\s+/);
-  if (fields.length !== 6) throw new Error(`schedule "${schedule}" must have 6 fields (second minute hour day month weekday)`);
+  if (fields.length !== 6)
+    throw new Error(
+      `schedule "${schedule}" must have 6 fields (second minute hour day month weekday)`,
+    );
   return CronExpressionParser.parse(schedule, { currentDate: after, tz: 'UTC' }).next().toDate();
 }
 
-export function startTimerTriggers(options: { logger: Logger; clock: Clock; env: Record<string, string | undefined>; inputs: () => Record<string, unknown> }): () => void {
+export function startTimerTriggers(options: {
+  logger: Logger;
+  clock: Clock;
+  env: Record<string, string | undefined>;
+  inputs: () => Record<string, unknown>;
+}): () => void {
   const handles = new Set<NodeJS.Timeout>();
   let stopped = false;
   for (const fn of functionsByTrigger('timerTrigger')) {
@@ -30,13 +38,16 @@ export function startTimerTriggers(options: { logger: Logger; clock: Clock; env:
     const arm = (): void => {
       if (stopped) return;
       const next = nextOccurrence(schedule, options.clock.now());
-      const handle = setTimeout(() => {
-        handles.delete(handle);
-        void fire(fn, last, next).finally(() => {
-          last = next;
-          arm();
-        });
-      }, Math.max(0, next.getTime() - options.clock.now().getTime()));
+      const handle = setTimeout(
+        () => {
+          handles.delete(handle);
+          void fire(fn, last, next).finally(() => {
+            last = next;
+            arm();
+          });
+        },
+        Math.max(0, next.getTime() - options.clock.now().getTime()),
+      );
       handles.add(handle);
     };
     if (fn.trigger.runOnStartup === true) void fire(fn, last, nextOccurrence(schedule, last));
@@ -48,10 +59,17 @@ export function startTimerTriggers(options: { logger: Logger; clock: Clock; env:
     const now = options.clock.now();
     const info: TimerInfo = {
       isPastDue: now.getTime() - next.getTime() > 60_000,
-      scheduleStatus: { last: last.toISOString(), next: next.toISOString(), lastUpdated: now.toISOString() },
+      scheduleStatus: {
+        last: last.toISOString(),
+        next: next.toISOString(),
+        lastUpdated: now.toISOString(),
+      },
     };
     try {
-      await fn.handler(info, invocationContextFor(fn, options.logger, { inputs: options.inputs() }));
+      await fn.handler(
+        info,
+        invocationContextFor(fn, options.logger, { inputs: options.inputs() }),
+      );
     } catch (error) {
       options.logger.error({ function: fn.name, err: error }, 'timer function failed');
     }

@@ -33,7 +33,10 @@ export interface ClientHarness {
   cleanup(): Promise<void>;
 }
 
-async function untilDone(client: OrchestrationClient, id: string): Promise<NonNullable<Awaited<ReturnType<OrchestrationClient['getStatus']>>>> {
+async function untilDone(
+  client: OrchestrationClient,
+  id: string,
+): Promise<NonNullable<Awaited<ReturnType<OrchestrationClient['getStatus']>>>> {
   for (let i = 0; i < 200; i++) {
     const s = await client.getStatus(id);
     if (s && ['Completed', 'Failed', 'Terminated'].includes(s.runtimeStatus)) return s;
@@ -42,7 +45,11 @@ async function untilDone(client: OrchestrationClient, id: string): Promise<NonNu
   throw new Error(`${id} did not finish`);
 }
 
-async function untilCustomStatus(client: OrchestrationClient, id: string, expected: unknown): Promise<void> {
+async function untilCustomStatus(
+  client: OrchestrationClient,
+  id: string,
+  expected: unknown,
+): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const s = await client.getStatus(id);
     if (JSON.stringify(s?.customStatus) === JSON.stringify(expected)) return;
@@ -51,7 +58,10 @@ async function untilCustomStatus(client: OrchestrationClient, id: string, expect
   throw new Error(`${id} never reached custom status ${JSON.stringify(expected)}`);
 }
 
-export function runOrchestrationClientContract(name: string, makeHarness: () => Promise<ClientHarness>): void {
+export function runOrchestrationClientContract(
+  name: string,
+  makeHarness: () => Promise<ClientHarness>,
+): void {
   describe(`OrchestrationClient contract: ${name}`, () => {
     let h: ClientHarness;
     before(async () => {
@@ -91,12 +101,18 @@ export function runOrchestrationClientContract(name: string, makeHarness: () => 
 
     it('answers undefined for an unknown instance, not_found for events to it', async () => {
       assert.equal(await h.client.getStatus('nobody-here'), undefined);
-      await assert.rejects(h.client.raiseEvent('nobody-here', 'go', 1), (e: unknown) => e instanceof BatonError && e.code === 'not_found');
+      await assert.rejects(
+        h.client.raiseEvent('nobody-here', 'go', 1),
+        (e: unknown) => e instanceof BatonError && e.code === 'not_found',
+      );
     });
 
     it('refuses a second start of a running instance id with conflict', async () => {
       await h.client.start('cx_waitEvent', { instanceId: 'wait-1' });
-      await assert.rejects(h.client.start('cx_waitEvent', { instanceId: 'wait-1' }), (e: unknown) => e instanceof BatonError && e.code === 'conflict');
+      await assert.rejects(
+        h.client.start('cx_waitEvent', { instanceId: 'wait-1' }),
+        (e: unknown) => e instanceof BatonError && e.code === 'conflict',
+      );
     });
 
     it('delivers an external event with its data', async () => {
@@ -128,11 +144,17 @@ export function runOrchestrationClientContract(name: string, makeHarness: () => 
       const all = await h.client.list();
       assert.ok(all.some((s) => s.instanceId === 'echo-1'));
       const failed = await h.client.list({ runtimeStatus: ['Failed'] });
-      assert.deepEqual(failed.map((s) => s.instanceId), ['fail-1']);
+      assert.deepEqual(
+        failed.map((s) => s.instanceId),
+        ['fail-1'],
+      );
     });
 
     it('refuses to start an orchestrator that does not exist', async () => {
-      await assert.rejects(h.client.start('cx_missing', { instanceId: 'missing-1' }), (e: unknown) => e instanceof BatonError && e.code === 'not_found');
+      await assert.rejects(
+        h.client.start('cx_missing', { instanceId: 'missing-1' }),
+        (e: unknown) => e instanceof BatonError && e.code === 'not_found',
+      );
     });
   });
 }

@@ -11,7 +11,12 @@ import { runOrchestrationClientContract } from './orchestrationClient.contract.j
 
 async function startHost(): Promise<{ host: LocalHost; dir: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'baton-client-'));
-  const host = await LocalHost.start({ stateDir: dir, port: 0, triggers: false, logger: createLogger({ level: 'silent' }) });
+  const host = await LocalHost.start({
+    stateDir: dir,
+    port: 0,
+    triggers: false,
+    logger: createLogger({ level: 'silent' }),
+  });
   return { host, dir };
 }
 
@@ -26,17 +31,31 @@ runOrchestrationClientContract('engine (in process)', async () => {
   };
 });
 
-runOrchestrationClientContract('durable-functions DurableClient via the local webhooks', async () => {
-  const { host, dir } = await startHost();
-  // Exactly what the host gives a function with a durableClient input binding.
-  const context = new InvocationContext({ options: { trigger: { type: 'httpTrigger', name: 'req' }, extraInputs: [{ type: 'durableClient', name: 'starter' }] } });
-  const rpcBaseUrl = `${host.url}${webhookPrefix}`;
-  context.extraInputs.set('starter', { taskHubName: 'baton', creationUrls: {}, managementUrls: {}, baseUrl: rpcBaseUrl, rpcBaseUrl });
-  return {
-    client: DurableFunctionsClient.fromContext(context),
-    cleanup: async () => {
-      await host.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+runOrchestrationClientContract(
+  'durable-functions DurableClient via the local webhooks',
+  async () => {
+    const { host, dir } = await startHost();
+    // Exactly what the host gives a function with a durableClient input binding.
+    const context = new InvocationContext({
+      options: {
+        trigger: { type: 'httpTrigger', name: 'req' },
+        extraInputs: [{ type: 'durableClient', name: 'starter' }],
+      },
+    });
+    const rpcBaseUrl = `${host.url}${webhookPrefix}`;
+    context.extraInputs.set('starter', {
+      taskHubName: 'baton',
+      creationUrls: {},
+      managementUrls: {},
+      baseUrl: rpcBaseUrl,
+      rpcBaseUrl,
+    });
+    return {
+      client: DurableFunctionsClient.fromContext(context),
+      cleanup: async () => {
+        await host.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+);

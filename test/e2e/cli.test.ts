@@ -3,7 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { killHard, runCli, startHostProcess, stopGracefully, type HostProcess } from '../helpers/hostProcess.js';
+import {
+  killHard,
+  runCli,
+  startHostProcess,
+  stopGracefully,
+  type HostProcess,
+} from '../helpers/hostProcess.js';
 
 /**
  * The `baton` CLI as a user runs it: embedded mode on a fresh state folder, then against a
@@ -23,7 +29,8 @@ describe('baton CLI', () => {
   it('prints help and version and exits 0', async () => {
     const help = await cli('--help');
     assert.equal(help.code, 0);
-    for (const command of ['up', 'run', 'runs', 'status', 'logs', 'cancel', 'demo']) assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
+    for (const command of ['up', 'run', 'runs', 'status', 'logs', 'cancel', 'demo'])
+      assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
     const version = await cli('--version');
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+/);
@@ -39,7 +46,11 @@ describe('baton CLI', () => {
   it('runs a pipeline with --json and returns its view', async () => {
     const run = await cli('run', 'hello', '-p', 'count=3', '-p', 'greeting=Hi', '--json');
     assert.equal(run.code, 0, run.stderr);
-    const view = JSON.parse(run.stdout) as { status: string; output: { files: number }; params: { greeting: string } };
+    const view = JSON.parse(run.stdout) as {
+      status: string;
+      output: { files: number };
+      params: { greeting: string };
+    };
     assert.equal(view.status, 'completed');
     assert.equal(view.output.files, 3);
     assert.equal(view.params.greeting, 'Hi');
@@ -92,20 +103,45 @@ describe('baton CLI', () => {
       const viaEndpoint = await runCli(['--endpoint', host.url, 'status', runId, '--json']);
       assert.equal(viaEndpoint.code, 0, viaEndpoint.stderr);
       assert.equal((JSON.parse(viaEndpoint.stdout) as { status: string }).status, 'completed');
-      const logs = await runCli(['--endpoint', host.url, 'logs', runId, '--step', 'say-hello-0001']);
+      const logs = await runCli([
+        '--endpoint',
+        host.url,
+        'logs',
+        runId,
+        '--step',
+        'say-hello-0001',
+      ]);
       assert.equal(logs.code, 0);
       assert.match(logs.stdout, /greeting worker 1/);
       assert.doesNotMatch(logs.stdout, /worker 0/);
     });
 
     it('cancels a long run, refuses to delete it while running, then deletes it', async () => {
-      const started = await runCli(['--endpoint', host.url, 'run', 'hello', '-p', 'count=3', '-p', 'delayMs=60000', '--no-wait', '--json']);
+      const started = await runCli([
+        '--endpoint',
+        host.url,
+        'run',
+        'hello',
+        '-p',
+        'count=3',
+        '-p',
+        'delayMs=60000',
+        '--no-wait',
+        '--json',
+      ]);
       assert.equal(started.code, 0, started.stderr);
       const runId = (JSON.parse(started.stdout) as { runId: string }).runId;
       const refused = await runCli(['--endpoint', host.url, 'delete', runId]);
       assert.equal(refused.code, 2);
       assert.match(refused.stderr, /cancel it first/);
-      const cancel = await runCli(['--endpoint', host.url, 'cancel', runId, '--reason', 'test over']);
+      const cancel = await runCli([
+        '--endpoint',
+        host.url,
+        'cancel',
+        runId,
+        '--reason',
+        'test over',
+      ]);
       assert.equal(cancel.code, 0, cancel.stderr);
       let status = '';
       for (let i = 0; i < 100 && status !== 'canceled'; i++) {

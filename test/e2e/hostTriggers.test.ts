@@ -20,7 +20,11 @@ df.app.orchestration('test_waitForJob', function* (context) {
   return event;
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -49,10 +53,16 @@ describe('local host triggers', () => {
   });
 
   it('fires the heartbeat timer every second (NCRONTAB with seconds)', async () => {
-    const beats = await until('two heartbeats', async () => {
-      const health = (await (await fetch(`${host.url}/api/health`)).json()) as { lastHeartbeat: { beats: number } | null };
-      return (health.lastHeartbeat?.beats ?? 0) >= 2 ? health.lastHeartbeat?.beats : undefined;
-    }, 5000);
+    const beats = await until(
+      'two heartbeats',
+      async () => {
+        const health = (await (await fetch(`${host.url}/api/health`)).json()) as {
+          lastHeartbeat: { beats: number } | null;
+        };
+        return (health.lastHeartbeat?.beats ?? 0) >= 2 ? health.lastHeartbeat?.beats : undefined;
+      },
+      5000,
+    );
     assert.ok(beats >= 2);
   });
 
@@ -76,24 +86,42 @@ describe('local host triggers', () => {
   it('relays a job-events message to the run waiting for that job', async () => {
     await host.engine.startInstance('test_waitForJob', 'run-job-1', null);
     await host.services.bus.send('job-events', [
-      { messageId: 'evt-1', body: { runId: 'run-job-1', jobId: 'job-1', state: 'succeeded', exitCode: 0 } },
+      {
+        messageId: 'evt-1',
+        body: { runId: 'run-job-1', jobId: 'job-1', state: 'succeeded', exitCode: 0 },
+      },
     ]);
     const status = await host.engine.waitFor('run-job-1', 10_000);
     assert.equal(status?.runtimeStatus, 'Completed');
-    assert.deepEqual(status?.output, { runId: 'run-job-1', jobId: 'job-1', state: 'succeeded', exitCode: 0 });
+    assert.deepEqual(status?.output, {
+      runId: 'run-job-1',
+      jobId: 'job-1',
+      state: 'succeeded',
+      exitCode: 0,
+    });
   });
 
   it('dead-letters a message that fails on every delivery, and keeps the queue flowing', async () => {
-    await host.services.bus.send('job-events', [{ messageId: 'poison-1', body: { runId: 'x', jobId: 'BAD ID', state: 'nope' } }]);
+    await host.services.bus.send('job-events', [
+      { messageId: 'poison-1', body: { runId: 'x', jobId: 'BAD ID', state: 'nope' } },
+    ]);
     const dead = await until('dead letter', async () => {
-      const got = await host.services.bus.receiveDeadLetters('job-events', { maxMessages: 1, maxWaitMs: 10 });
+      const got = await host.services.bus.receiveDeadLetters('job-events', {
+        maxMessages: 1,
+        maxWaitMs: 10,
+      });
       return got.length > 0 ? got : undefined;
     });
     assert.equal(dead[0]?.messageId, 'poison-1');
     assert.equal(dead[0]?.deadLetterReason, 'MaxDeliveryCountExceeded');
     assert.ok((dead[0]?.deliveryCount ?? 0) >= 3, `delivered ${dead[0]?.deliveryCount} times`);
     await host.engine.startInstance('test_waitForJob', 'run-job-2', null);
-    await host.services.bus.send('job-events', [{ messageId: 'evt-2', body: { runId: 'run-job-2', jobId: 'job-1', state: 'failed', exitCode: 3 } }]);
+    await host.services.bus.send('job-events', [
+      {
+        messageId: 'evt-2',
+        body: { runId: 'run-job-2', jobId: 'job-1', state: 'failed', exitCode: 3 },
+      },
+    ]);
     const status = await host.engine.waitFor('run-job-2', 10_000);
     assert.equal(status?.runtimeStatus, 'Completed');
   });

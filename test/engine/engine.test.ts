@@ -8,6 +8,7 @@ import { installFunctionsCore } from '../../shared/runtime/functionRegistry.js';
 import { registryLookup } from '../../shared/runtime/functionLookup.js';
 import { DurableEngine } from '../../shared/runtime/durable/engine.js';
 import { systemClock } from '../../shared/ports/clock.js';
+import { BatonError } from '../../shared/domain/errors.js';
 
 installFunctionsCore();
 
@@ -27,12 +28,12 @@ df.app.activity('t_flaky', {
 });
 df.app.activity('t_alwaysFails', { handler: () => Promise.reject(new Error('always')) });
 df.app.orchestration('t_sequence', function* (ctx) {
-  let x = ctx.df.getInput() as number;
+  let x = ctx.df.getInput<number>();
   for (let i = 0; i < 5; i++) x = (yield ctx.df.callActivity('t_double', x)) as number;
   return x;
 });
 df.app.orchestration('t_fanOut', function* (ctx) {
-  const n = ctx.df.getInput() as number;
+  const n = ctx.df.getInput<number>();
   const tasks = Array.from({ length: n }, (_, i) => ctx.df.callActivity('t_double', i));
   const results = (yield ctx.df.Task.all(tasks)) as number[];
   return results.reduce((a, b) => a + b, 0);
@@ -48,7 +49,7 @@ df.app.orchestration('t_retry', function* (ctx) {
   return 'unexpected';
 });
 df.app.orchestration('t_child', function* (ctx) {
-  const n = ctx.df.getInput() as number;
+  const n = ctx.df.getInput<number>();
   if (n < 0) throw new Error('negative input');
   return (yield ctx.df.callActivity('t_double', n)) as number;
 });
@@ -76,7 +77,7 @@ df.app.orchestration('t_timerAndEvent', function* (ctx) {
   return { approved: false };
 });
 df.app.orchestration('t_counter', function* (ctx) {
-  const n = ctx.df.getInput() as number;
+  const n = ctx.df.getInput<number>();
   if (n >= 3) return n;
   yield ctx.df.callActivity('t_double', n);
   ctx.df.continueAsNew(n + 1);
@@ -148,7 +149,9 @@ describe('local durable engine', () => {
     const s = await engine.waitFor('counter-1', 10_000);
     assert.equal(s?.runtimeStatus, 'Completed');
     assert.equal(s?.output, 3);
-    const lines = (await readFile(path.join(root, 'counter-1', 'history.jsonl'), 'utf8')).trim().split('\n');
+    const lines = (await readFile(path.join(root, 'counter-1', 'history.jsonl'), 'utf8'))
+      .trim()
+      .split('\n');
     assert.ok(lines.length <= 3, `history of the last generation only, got ${lines.length} lines`);
   });
 
@@ -161,5 +164,76 @@ describe('local durable engine', () => {
     assert.equal(s?.runtimeStatus, 'Terminated');
     assert.equal(await engine.purge('te-2'), true);
     assert.equal(await engine.getStatus('te-2'), undefined);
+  });
+});
+
+describe('retry policy honoured by the engine', () => {
+  let root: string;
+  let engine: DurableEngine;
+  const attempts = new Map<string, number>();
+  before(async () => {
+    df.app.activity('t_rejectsInput', {
+      handler: (key: unknown) => {
+        attempts.set(String(key), (attempts.get(String(key)) ?? 0) + 1);
+        throw new BatonError('validation', `input ${String(key)} is wrong`);
+      },
+    });
+    df.app.activity('t_slowFail', {
+      handler: async (key: unknown) => {
+        attempts.set(String(key), (attempts.get(String(key)) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 40));
+        throw new Error('still down');
+      },
+    });
+    df.app.orchestration('t_retryPolicy', function* (ctx) {
+      const { activity, key, timeoutMs } = ctx.df.getInput<{
+        activity: string;
+        key: string;
+        timeoutMs?: number;
+      }>();
+      const retry = new df.RetryOptions(30, 6);
+      if (timeoutMs) retry.retryTimeoutInMilliseconds = timeoutMs;
+      try {
+        yield ctx.df.callActivityWithRetry(activity, retry, key);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'unexpected success';
+    });
+    root = await mkdtemp(path.join(os.tmpdir(), 'baton-retry-'));
+    engine = new DurableEngine({ root, functions: registryLookup, clock: systemClock });
+    await engine.start();
+  });
+  after(async () => {
+    await engine.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('runs a non-retriable failure (a user mistake) once, not once per attempt', async () => {
+    await engine.startInstance('t_retryPolicy', 'policy-1', {
+      activity: 't_rejectsInput',
+      key: 'k1',
+    });
+    const s = await engine.waitFor('policy-1', 10_000);
+    assert.equal(s?.runtimeStatus, 'Completed');
+    assert.match(String(s?.output), /input k1 is wrong/);
+    assert.equal(attempts.get('k1'), 1);
+  });
+
+  it('stops retrying once the retry timeout has passed', async () => {
+    await engine.startInstance('t_retryPolicy', 'policy-2', {
+      activity: 't_slowFail',
+      key: 'k2',
+      timeoutMs: 100,
+    });
+    const s = await engine.waitFor('policy-2', 10_000);
+    assert.match(String(s?.output), /still down/);
+    const n = attempts.get('k2') ?? 0;
+    assert.ok(n >= 2 && n < 6, `expected the timeout to cut the 6 attempts short, ran ${n}`);
+  });
+
+  it('keeps no stack traces in the history', async () => {
+    const text = await readFile(path.join(root, 'policy-2', 'history.jsonl'), 'utf8');
+    assert.doesNotMatch(text, /StackTrace|\n\s+at /);
   });
 });

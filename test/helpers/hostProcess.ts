@@ -12,7 +12,10 @@ export interface HostProcess {
   output: () => string;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
       cwd: repoRoot,
@@ -28,12 +31,19 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
   });
 }
 
-export async function startHostProcess(stateDir: string, env: Record<string, string> = {}): Promise<HostProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, '--state-dir', stateDir, 'up', '--port', '0'], {
-    cwd: repoRoot,
-    env: { ...process.env, BATON_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startHostProcess(
+  stateDir: string,
+  env: Record<string, string> = {},
+): Promise<HostProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', cliEntry, '--state-dir', stateDir, 'up', '--port', '0'],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, BATON_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -42,7 +52,10 @@ export async function startHostProcess(stateDir: string, env: Record<string, str
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`host exited with ${child.exitCode}:\n${output}`);
     try {
-      const { url, pid } = JSON.parse(await readFile(advert, 'utf8')) as { url: string; pid: number };
+      const { url, pid } = JSON.parse(await readFile(advert, 'utf8')) as {
+        url: string;
+        pid: number;
+      };
       if (pid === child.pid) {
         const response = await fetch(`${url}/api/health`);
         if (response.ok) return { child, url, output: () => output };
@@ -65,12 +78,18 @@ export async function killHard(host: HostProcess): Promise<void> {
 
 export async function stopGracefully(host: HostProcess): Promise<number | null> {
   if (host.child.exitCode !== null) return host.child.exitCode;
-  const exited = new Promise<number | null>((resolve) => host.child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    host.child.once('exit', (code) => resolve(code)),
+  );
   host.child.kill('SIGTERM');
   return exited;
 }
 
-export async function api<T>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; body: T }> {
+export async function api<T>(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const response = await fetch(url, {
     method,
     headers: { 'content-type': 'application/json', 'x-baton-user': 'tester' },

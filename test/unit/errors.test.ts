@@ -44,7 +44,13 @@ describe('errors: http status mapping', () => {
 
 describe('errors: isUserError', () => {
   it('is true for the caller-fault codes', () => {
-    for (const code of ['validation', 'forbidden', 'not_found', 'conflict', 'precondition_failed'] as const) {
+    for (const code of [
+      'validation',
+      'forbidden',
+      'not_found',
+      'conflict',
+      'precondition_failed',
+    ] as const) {
       assert.equal(isUserError(code), true, code);
     }
   });
@@ -83,7 +89,9 @@ describe('errors: BatonError', () => {
   });
 
   it('toJSON with a field includes it', () => {
-    const e = new BatonError('validation', 'body.params.count: expected number', { field: 'body.params.count' });
+    const e = new BatonError('validation', 'body.params.count: expected number', {
+      field: 'body.params.count',
+    });
     assert.equal(e.field, 'body.params.count');
     assert.deepEqual(e.toJSON(), {
       code: 'validation',

@@ -49,6 +49,10 @@ describe('parseInput: errors name the field', () => {
     expectFieldError({ params: { count: 1 } }, 'body', 'body.pipeline');
   });
 
+  it('names the first offending field when several are wrong', () => {
+    expectFieldError({ pipeline: 5, params: { count: 'x' }, items: [{}] }, 'body', 'body.pipeline');
+  });
+
   it('uses the where prefix alone when the whole value is wrong', () => {
     expectFieldError(42, 'body', 'body');
     expectFieldError(null, 'pipeline.yaml', 'pipeline.yaml');
@@ -75,7 +79,6 @@ describe('parseInput: success', () => {
     const input = { n: '12', extra: true };
     const out = parseInput(schema, input, 'q');
     assert.deepEqual(out, { n: 12 });
-    assert.notEqual(out as unknown, input);
   });
 });
 

@@ -33,7 +33,10 @@ export class DurableFunctionsClient implements OrchestrationClient {
     }
   }
 
-  async getStatus(instanceId: string, options: { history?: boolean } = {}): Promise<InstanceStatus | undefined> {
+  async getStatus(
+    instanceId: string,
+    options: { history?: boolean } = {},
+  ): Promise<InstanceStatus | undefined> {
     try {
       const status = await this.client.getStatus(instanceId, {
         showHistory: options.history === true,
@@ -49,10 +52,14 @@ export class DurableFunctionsClient implements OrchestrationClient {
 
   async list(query: InstanceQuery = {}): Promise<InstanceStatus[]> {
     const filter: df.OrchestrationFilter = {};
-    if (query.runtimeStatus) filter.runtimeStatus = query.runtimeStatus as df.OrchestrationRuntimeStatus[];
+    if (query.runtimeStatus)
+      filter.runtimeStatus = query.runtimeStatus as df.OrchestrationRuntimeStatus[];
     if (query.createdTimeFrom) filter.createdTimeFrom = new Date(query.createdTimeFrom);
     if (query.createdTimeTo) filter.createdTimeTo = new Date(query.createdTimeTo);
-    const all = Object.keys(filter).length > 0 ? await this.client.getStatusBy(filter) : await this.client.getStatusAll();
+    const all =
+      Object.keys(filter).length > 0
+        ? await this.client.getStatusBy(filter)
+        : await this.client.getStatusAll();
     return all
       .map((s) => fromLibraryStatus(s, false))
       .filter((s) => !query.instanceIdPrefix || s.instanceId.startsWith(query.instanceIdPrefix));
@@ -115,7 +122,8 @@ function fromLibraryStatus(raw: unknown, withHistory: boolean): InstanceStatus {
 /** The library reports failures as plain Errors carrying the HTTP status in the text. */
 function translate(error: unknown, what: string): BatonError {
   const message = error instanceof Error ? error.message : String(error);
-  if (/\b404\b|No instance/i.test(message)) return new BatonError('not_found', `${what}: no such instance`);
+  if (/\b404\b|No instance/i.test(message))
+    return new BatonError('not_found', `${what}: no such instance`);
   if (/\b409\b/.test(message)) return new BatonError('conflict', `${what}: ${message}`);
   if (/\b400\b/.test(message)) return new BatonError('validation', `${what}: ${message}`);
   return new BatonError('unavailable', `${what}: ${message}`, { cause: error });

@@ -64,13 +64,18 @@ export function fromDurableHistoryJson(entries: unknown): WorkItemRecord[] {
 export function toDurableHistoryJson(records: readonly WorkItemRecord[]): DurableHistoryEntry[] {
   const names: Record<WorkItemRecord['kind'], [string, string, string]> = {
     activity: ['TaskScheduled', 'TaskCompleted', 'TaskFailed'],
-    subOrchestration: ['SubOrchestrationInstanceCreated', 'SubOrchestrationInstanceCompleted', 'SubOrchestrationInstanceFailed'],
+    subOrchestration: [
+      'SubOrchestrationInstanceCreated',
+      'SubOrchestrationInstanceCompleted',
+      'SubOrchestrationInstanceFailed',
+    ],
     timer: ['TimerCreated', 'TimerFired', 'TimerFired'],
     event: ['EventRaised', 'EventRaised', 'EventRaised'],
   };
   return records.map((r) => {
     const [scheduled, completed, failed] = names[r.kind];
-    const eventType = r.status === 'scheduled' ? scheduled : r.status === 'completed' ? completed : failed;
+    const eventType =
+      r.status === 'scheduled' ? scheduled : r.status === 'completed' ? completed : failed;
     const entry: DurableHistoryEntry = { EventType: eventType };
     if (r.kind === 'event') entry.Name = r.name;
     else if (r.kind !== 'timer') entry.FunctionName = r.name;

@@ -101,8 +101,10 @@ export class FileBus implements Bus {
       for (const [id, at] of state.seen) {
         if (now - at > this.dedupeWindowMs) state.seen.delete(id);
       }
-      const activeNames = await listMessageFiles(paths.active);
-      state.nextSeq = Math.max(state.nextSeq, ...activeNames.map(seqOf).map((seq) => seq + 1));
+      // Heals the counter if a crash hit between writing messages and writing the state.
+      for (const name of await listMessageFiles(paths.active)) {
+        state.nextSeq = Math.max(state.nextSeq, seqOf(name) + 1);
+      }
       await mkdir(paths.active, { recursive: true });
       for (const message of prepared) {
         if (state.seen.has(message.messageId)) continue;

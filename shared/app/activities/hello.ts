@@ -33,7 +33,8 @@ export interface GreetingSummary {
   summaryPath: string;
 }
 
-export const greetingStep = (index: number): string => `say-hello-${String(index).padStart(4, '0')}`;
+export const greetingStep = (index: number): string =>
+  `say-hello-${String(index).padStart(4, '0')}`;
 
 export function createHelloActivities(services: Pick<Services, 'lake' | 'logs' | 'clock'>) {
   const { lake, logs, clock } = services;
@@ -65,13 +66,23 @@ export function createHelloActivities(services: Pick<Services, 'lake' | 'logs' |
     async summarizeGreetings(raw: unknown): Promise<GreetingSummary> {
       const input = parseInput(summaryInputSchema, raw, 'summarizeGreetings input');
       const entries = await lake.list(`runs/${input.runId}/greetings`);
-      const present = new Set(entries.map((e) => Number(e.path.split('/').pop()?.replace('.txt', ''))));
-      const missing = Array.from({ length: input.count }, (_, i) => i).filter((i) => !present.has(i));
+      const present = new Set(
+        entries.map((e) => Number(e.path.split('/').pop()?.replace('.txt', ''))),
+      );
+      const missing = Array.from({ length: input.count }, (_, i) => i).filter(
+        (i) => !present.has(i),
+      );
       const bytes = entries.reduce((sum, e) => sum + e.size, 0);
       const summaryPath = `runs/${input.runId}/summary.json`;
       const summary: GreetingSummary = { files: entries.length, bytes, missing, summaryPath };
-      await lake.write(summaryPath, JSON.stringify(summary, null, 2) + '\n', { contentType: 'application/json' });
-      await log(input.runId, 'summarize', `${entries.length} greetings, ${bytes} bytes, ${missing.length} missing`);
+      await lake.write(summaryPath, JSON.stringify(summary, null, 2) + '\n', {
+        contentType: 'application/json',
+      });
+      await log(
+        input.runId,
+        'summarize',
+        `${entries.length} greetings, ${bytes} bytes, ${missing.length} missing`,
+      );
       return summary;
     },
   };

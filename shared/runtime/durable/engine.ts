@@ -1,8 +1,17 @@
+import { describeValue } from '../../domain/describe.js';
 import { InvocationContext } from '../functionsApi.js';
 import { BatonError } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
-import type { InstanceQuery, InstanceStatus, RuntimeStatus } from '../../ports/orchestrationClient.js';
-import { EventType, fromJsonText, isCompletionOf, isScheduling, toJsonText, type HistoryEvent } from './historyEvents.js';
+import type { InstanceQuery, InstanceStatus } from '../../ports/orchestrationClient.js';
+import {
+  EventType,
+  fromJsonText,
+  isCompletionOf,
+  isScheduling,
+  toJsonText,
+  type FailureDetails,
+  type HistoryEvent,
+} from './historyEvents.js';
 import { foldWorkItems } from './historyFold.js';
 import {
   InstanceStore,
@@ -12,7 +21,12 @@ import {
   type InstanceFacts,
   type LoadedInstance,
 } from './instanceStore.js';
-import { retryDelayMs, runEpisode, type OrchestrationHandler, type ScheduledWork } from './replay.js';
+import {
+  retryDelayMs,
+  runEpisode,
+  type OrchestrationHandler,
+  type ScheduledWork,
+} from './replay.js';
 
 /**
  * The local durable engine: runs orchestrators through the durable-functions handler with a
@@ -69,6 +83,12 @@ interface LiveInstance {
   episodeTimer: NodeJS.Timeout | undefined;
   lastEpisodeMs: number;
   failures: number;
+  /** Activities of this instance queued or running; while some are, episodes wait to batch. */
+  activitiesInFlight: number;
+  /** The latest failure of each retry chain (keyed by the first attempt's task id). */
+  lastFailure: Map<number, FailureDetails>;
+  /** Retry chains that stop early (non-retriable error or retry timeout): no more real attempts. */
+  givenUp: Set<number>;
 }
 
 const terminal: ReadonlySet<string> = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
@@ -125,20 +145,29 @@ export class DurableEngine {
     for (const inst of this.live.values()) while (inst.episodeRunning) await sleep(5);
     // Commit the results that arrived while draining, so a clean stop wastes no finished work.
     for (const inst of this.live.values()) {
-      if (inst.pending.length > 0 && !terminal.has(inst.outcome.runtimeStatus)) await this.runEpisodeFor(inst, true);
+      if (inst.pending.length > 0 && !terminal.has(inst.outcome.runtimeStatus))
+        await this.runEpisodeFor(inst, true);
     }
   }
 
   // ---- client operations -------------------------------------------------------------
 
-  async startInstance(name: string, instanceId: string, input: unknown, parent?: { instanceId: string; taskId: number }): Promise<string> {
+  async startInstance(
+    name: string,
+    instanceId: string,
+    input: unknown,
+    parent?: { instanceId: string; taskId: number },
+  ): Promise<string> {
     if (!this.options.functions.orchestrator(name)) {
       throw new BatonError('not_found', `orchestrator '${name}' is not registered`);
     }
     const existing = this.live.get(instanceId);
     if (existing) {
       if (!terminal.has(existing.outcome.runtimeStatus)) {
-        throw new BatonError('conflict', `instance ${instanceId} is ${existing.outcome.runtimeStatus}`);
+        throw new BatonError(
+          'conflict',
+          `instance ${instanceId} is ${existing.outcome.runtimeStatus}`,
+        );
       }
       await this.purge(instanceId);
     }
@@ -161,7 +190,9 @@ export class DurableEngine {
     const status = toStatus(inst);
     if (withHistory) {
       // Finished instances keep no history in memory; read it back from disk.
-      const loaded = terminal.has(inst.outcome.runtimeStatus) ? await this.store.load(instanceId) : undefined;
+      const loaded = terminal.has(inst.outcome.runtimeStatus)
+        ? await this.store.load(instanceId)
+        : undefined;
       const events = loaded ? loaded.episodes.slice(1).flatMap((e) => e.events) : inst.history;
       status.history = foldWorkItems(events);
     }
@@ -184,7 +215,10 @@ export class DurableEngine {
   async raiseEvent(instanceId: string, eventName: string, data: unknown): Promise<void> {
     const inst = this.requireLive(instanceId);
     if (terminal.has(inst.outcome.runtimeStatus)) {
-      throw new BatonError('conflict', `instance ${instanceId} is ${inst.outcome.runtimeStatus}; it takes no more events`);
+      throw new BatonError(
+        'conflict',
+        `instance ${instanceId} is ${inst.outcome.runtimeStatus}; it takes no more events`,
+      );
     }
     await this.deliverInbox(inst, { kind: 'event', name: eventName, input: toJsonText(data) });
   }
@@ -198,7 +232,10 @@ export class DurableEngine {
   async purge(instanceId: string): Promise<boolean> {
     const inst = this.live.get(instanceId);
     if (inst && !terminal.has(inst.outcome.runtimeStatus)) {
-      throw new BatonError('conflict', `instance ${instanceId} is ${inst.outcome.runtimeStatus}; only finished instances can be purged`);
+      throw new BatonError(
+        'conflict',
+        `instance ${instanceId} is ${inst.outcome.runtimeStatus}; only finished instances can be purged`,
+      );
     }
     this.live.delete(instanceId);
     return this.store.remove(instanceId);
@@ -253,6 +290,9 @@ export class DurableEngine {
       episodeTimer: undefined,
       lastEpisodeMs: 0,
       failures: 0,
+      activitiesInFlight: 0,
+      lastFailure: new Map(),
+      givenUp: new Set(),
     };
     for (const e of history) this.index(inst, e);
     return inst;
@@ -260,8 +300,31 @@ export class DurableEngine {
 
   private index(inst: LiveInstance, e: HistoryEvent): void {
     if (isScheduling(e)) inst.scheduled.set(e.EventId, e);
+    if (e.GiveUp && e.RetryOf !== undefined) inst.givenUp.add(e.RetryOf);
     const done = isCompletionOf(e);
-    if (done !== undefined) inst.completed.add(done);
+    if (done === undefined) return;
+    inst.completed.add(done);
+    if (e.FailureDetails)
+      inst.lastFailure.set(inst.scheduled.get(done)?.RetryOf ?? done, e.FailureDetails);
+  }
+
+  /**
+   * durable-functions retries every failure until its attempts run out and knows no retry
+   * timeout. The engine honours both: once a chain gives up, its backoff timers fire at once
+   * and its re-attempts fail at once with the last error, until the library stops asking.
+   */
+  private shouldGiveUp(inst: LiveInstance, work: ScheduledWork, now: Date): boolean {
+    if (work.kind !== 'retryTimer') return false;
+    if (inst.givenUp.has(work.retryOf)) return true;
+    if (inst.lastFailure.get(work.retryOf)?.IsNonRetriable === true) return true;
+    const timeout = work.retry.retryTimeoutInMilliseconds;
+    const first = inst.scheduled.get(work.retryOf)?.Timestamp;
+    return (
+      timeout !== undefined &&
+      timeout > 0 &&
+      first !== undefined &&
+      now.getTime() - Date.parse(first) >= timeout
+    );
   }
 
   /** Re-derives outstanding work from the history and sets the instance going again. */
@@ -285,6 +348,22 @@ export class DurableEngine {
     if (this.stopped) return;
     switch (e.EventType) {
       case EventType.TaskScheduled:
+        if (e.RetryOf !== undefined && inst.givenUp.has(e.RetryOf)) {
+          inst.pending.push({
+            EventType: EventType.TaskFailed,
+            EventId: -1,
+            IsPlayed: false,
+            Timestamp: this.options.clock.now().toISOString(),
+            TaskScheduledId: e.EventId,
+            FailureDetails: inst.lastFailure.get(e.RetryOf) ?? {
+              ErrorType: 'Error',
+              ErrorMessage: 'retries given up',
+            },
+          });
+          this.kick(inst);
+          break;
+        }
+        inst.activitiesInFlight++;
         this.enqueueActivity({
           instanceId: inst.facts.instanceId,
           generation: inst.generation,
@@ -297,6 +376,14 @@ export class DurableEngine {
         this.armTimer(inst, e.EventId, e.FireAt ?? e.Timestamp);
         break;
       case EventType.SubOrchestrationInstanceCreated:
+        if (e.RetryOf !== undefined && inst.givenUp.has(e.RetryOf)) {
+          const last = inst.lastFailure.get(e.RetryOf);
+          this.deliverChildResult(inst, e.EventId, {
+            runtimeStatus: 'Failed',
+            error: last?.ErrorMessage ?? 'retries given up',
+          });
+          break;
+        }
         void this.ensureChild(inst, e).catch((error: unknown) => this.logError(inst, error));
         break;
       default:
@@ -312,7 +399,9 @@ export class DurableEngine {
     if (!hasWork || terminal.has(inst.outcome.runtimeStatus)) return;
     // Wait about as long as the last replay took, so that completions arriving meanwhile are
     // delivered together: replay cost stays a bounded share of the time however wide the fan-out.
-    const delay = Math.min(250, inst.lastEpisodeMs) + Math.min(1000, inst.failures * 100);
+    // With nothing in flight (a sequence of steps, a timer, an event) there is nothing to wait for.
+    const batching = inst.activitiesInFlight > 0 ? Math.min(250, inst.lastEpisodeMs) : 0;
+    const delay = batching + Math.min(1000, inst.failures * 100);
     inst.episodeTimer = setTimeout(() => {
       inst.episodeTimer = undefined;
       void this.runEpisodeFor(inst);
@@ -325,12 +414,15 @@ export class DurableEngine {
     const started = performance.now();
     const inbound = this.takeInbound(inst);
     try {
-      if (inbound.terminate !== undefined) await this.commitTermination(inst, inbound.terminate, inbound.inboxSeq);
+      if (inbound.terminate !== undefined)
+        await this.commitTermination(inst, inbound.terminate, inbound.inboxSeq);
       else await this.commitEpisode(inst, inbound.events, inbound.inboxSeq);
       inst.failures = 0;
     } catch (error) {
       // Storage trouble: put the events back and try again shortly.
-      inst.pending.unshift(...inbound.events.filter((e) => e.EventType !== EventType.ExecutionStarted));
+      inst.pending.unshift(
+        ...inbound.events.filter((e) => e.EventType !== EventType.ExecutionStarted),
+      );
       inst.failures++;
       this.logError(inst, error);
     } finally {
@@ -341,7 +433,11 @@ export class DurableEngine {
     else this.kick(inst);
   }
 
-  private takeInbound(inst: LiveInstance): { events: HistoryEvent[]; terminate?: string; inboxSeq: number } {
+  private takeInbound(inst: LiveInstance): {
+    events: HistoryEvent[];
+    terminate?: string;
+    inboxSeq: number;
+  } {
     const events: HistoryEvent[] = [];
     if (inst.seq === 0) events.push({ ...inst.start, Timestamp: inst.start.Timestamp });
     const seen = new Set<number>();
@@ -361,13 +457,25 @@ export class DurableEngine {
     for (const m of inst.inbox) {
       inboxSeq = Math.max(inboxSeq, m.seq);
       if (m.kind === 'terminate') terminate ??= m.reason ?? 'terminated';
-      else events.push({ EventType: EventType.EventRaised, EventId: -1, IsPlayed: false, Timestamp: m.at, Name: m.name ?? '', Input: m.input ?? 'null' });
+      else
+        events.push({
+          EventType: EventType.EventRaised,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: m.at,
+          Name: m.name ?? '',
+          Input: m.input ?? 'null',
+        });
     }
     inst.inbox = [];
     return terminate === undefined ? { events, inboxSeq } : { events, terminate, inboxSeq };
   }
 
-  private async commitEpisode(inst: LiveInstance, events: HistoryEvent[], inboxSeq: number): Promise<void> {
+  private async commitEpisode(
+    inst: LiveInstance,
+    events: HistoryEvent[],
+    inboxSeq: number,
+  ): Promise<void> {
     const handler = this.options.functions.orchestrator(inst.facts.name);
     const now = this.options.clock.now();
     const nowIso = now.toISOString();
@@ -378,18 +486,40 @@ export class DurableEngine {
           input: inst.input,
           ...(inst.facts.parentInstanceId ? { parentInstanceId: inst.facts.parentInstanceId } : {}),
           history: inst.history,
+          recorded: inst.scheduled,
           newEvents: events,
           now,
           log: (level, message) => this.options.log?.(level, inst.facts.instanceId, message),
         })
-      : { status: 'Failed' as const, error: `orchestrator '${inst.facts.name}' is not registered`, newWork: [] };
+      : {
+          status: 'Failed' as const,
+          error: `orchestrator '${inst.facts.name}' is not registered`,
+          newWork: [],
+        };
 
-    const scheduling = result.newWork.map((w) => toSchedulingEvent(w, inst.facts.instanceId, now));
+    for (const e of events) {
+      const failed = isCompletionOf(e);
+      if (failed !== undefined && e.FailureDetails) {
+        inst.lastFailure.set(inst.scheduled.get(failed)?.RetryOf ?? failed, e.FailureDetails);
+      }
+    }
+    const scheduling = result.newWork.map((w) =>
+      toSchedulingEvent(w, inst.facts.instanceId, now, this.shouldGiveUp(inst, w, now)),
+    );
     const record: EpisodeRecord = {
       seq: inst.seq + 1,
       generation: inst.generation,
       inboxSeq,
-      events: [{ EventType: EventType.OrchestratorStarted, EventId: -1, IsPlayed: false, Timestamp: nowIso }, ...events, ...scheduling],
+      events: [
+        {
+          EventType: EventType.OrchestratorStarted,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: nowIso,
+        },
+        ...events,
+        ...scheduling,
+      ],
       outcome: {
         runtimeStatus: result.status === 'ContinuedAsNew' ? 'Running' : result.status,
         ...(result.output !== undefined ? { output: result.output } : {}),
@@ -400,7 +530,8 @@ export class DurableEngine {
     };
     if (result.status === 'Completed' || result.status === 'Failed') {
       record.events.push({
-        EventType: result.status === 'Completed' ? EventType.ExecutionCompleted : EventType.ExecutionFailed,
+        EventType:
+          result.status === 'Completed' ? EventType.ExecutionCompleted : EventType.ExecutionFailed,
         EventId: -1,
         IsPlayed: false,
         Timestamp: nowIso,
@@ -409,7 +540,13 @@ export class DurableEngine {
       });
     }
     if (result.status === 'ContinuedAsNew') {
-      await this.continueAsNew(inst, result.continueAsNewInput, inboxSeq, nowIso, result.customStatus);
+      await this.continueAsNew(
+        inst,
+        result.continueAsNewInput,
+        inboxSeq,
+        nowIso,
+        result.customStatus,
+      );
       return;
     }
     await this.store.appendEpisode(inst.facts.instanceId, record);
@@ -428,7 +565,13 @@ export class DurableEngine {
     }
   }
 
-  private async continueAsNew(inst: LiveInstance, input: unknown, inboxSeq: number, nowIso: string, customStatus: unknown): Promise<void> {
+  private async continueAsNew(
+    inst: LiveInstance,
+    input: unknown,
+    inboxSeq: number,
+    nowIso: string,
+    customStatus: unknown,
+  ): Promise<void> {
     const generation = inst.generation + 1;
     const first = creationRecord(generation, inboxSeq, inst.facts.name, input, nowIso);
     if (customStatus !== undefined) first.outcome.customStatus = customStatus;
@@ -449,14 +592,30 @@ export class DurableEngine {
     });
   }
 
-  private async commitTermination(inst: LiveInstance, reason: string, inboxSeq: number): Promise<void> {
+  private async commitTermination(
+    inst: LiveInstance,
+    reason: string,
+    inboxSeq: number,
+  ): Promise<void> {
     const nowIso = this.options.clock.now().toISOString();
     const record: EpisodeRecord = {
       seq: inst.seq + 1,
       generation: inst.generation,
       inboxSeq,
-      events: [{ EventType: EventType.ExecutionTerminated, EventId: -1, IsPlayed: false, Timestamp: nowIso, Reason: reason }],
-      outcome: { runtimeStatus: 'Terminated', output: reason, customStatus: inst.outcome.customStatus },
+      events: [
+        {
+          EventType: EventType.ExecutionTerminated,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: nowIso,
+          Reason: reason,
+        },
+      ],
+      outcome: {
+        runtimeStatus: 'Terminated',
+        output: reason,
+        customStatus: inst.outcome.customStatus,
+      },
       at: nowIso,
     };
     await this.store.appendEpisode(inst.facts.instanceId, record);
@@ -484,7 +643,11 @@ export class DurableEngine {
   }
 
   private pumpActivities(): void {
-    while (!this.stopped && this.activitiesRunning < this.concurrency && this.activityQueue.length > 0) {
+    while (
+      !this.stopped &&
+      this.activitiesRunning < this.concurrency &&
+      this.activityQueue.length > 0
+    ) {
       const work = this.activityQueue.shift() as ActivityWork;
       this.activitiesRunning++;
       void this.runActivity(work).finally(() => {
@@ -503,7 +666,8 @@ export class DurableEngine {
       const context = new InvocationContext({
         invocationId: `${work.instanceId}:${work.taskId}`,
         functionName: work.name,
-        logHandler: (level, ...args) => this.options.log?.(level, work.instanceId, `${work.name}: ${args.map(String).join(' ')}`),
+        logHandler: (level, ...args) =>
+          this.options.log?.(level, work.instanceId, `${work.name}: ${args.map(String).join(' ')}`),
         options: { trigger: { type: 'activityTrigger', name: 'input' } },
       });
       const value = await handler(work.input, context);
@@ -516,6 +680,13 @@ export class DurableEngine {
         Result: toJsonText(value),
       };
     } catch (error) {
+      if (error instanceof Error && !(error instanceof BatonError && error.code !== 'internal')) {
+        this.options.log?.(
+          'warn',
+          work.instanceId,
+          `${work.name} (task ${work.taskId}) failed: ${error.stack ?? error.message}`,
+        );
+      }
       completion = {
         EventType: EventType.TaskFailed,
         EventId: -1,
@@ -526,7 +697,9 @@ export class DurableEngine {
       };
     }
     const inst = this.live.get(work.instanceId);
-    if (!inst || inst.generation !== work.generation || terminal.has(inst.outcome.runtimeStatus)) return;
+    if (inst) inst.activitiesInFlight = Math.max(0, inst.activitiesInFlight - 1);
+    if (!inst || inst.generation !== work.generation || terminal.has(inst.outcome.runtimeStatus))
+      return;
     inst.pending.push(completion);
     this.kick(inst);
   }
@@ -541,7 +714,14 @@ export class DurableEngine {
         return;
       }
       inst.armedTimers.delete(taskId);
-      inst.pending.push({ EventType: EventType.TimerFired, EventId: -1, IsPlayed: false, Timestamp: this.options.clock.now().toISOString(), TimerId: taskId, FireAt: fireAt });
+      inst.pending.push({
+        EventType: EventType.TimerFired,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: this.options.clock.now().toISOString(),
+        TimerId: taskId,
+        FireAt: fireAt,
+      });
       this.kick(inst);
     };
     inst.armedTimers.set(taskId, setTimeout(fire, Math.min(delay, maxTimerDelay)));
@@ -551,19 +731,30 @@ export class DurableEngine {
     const childId = e.InstanceId ?? `${parent.facts.instanceId}:${e.EventId}`;
     const child = this.live.get(childId);
     if (child) {
-      const isOurs = child.facts.parentInstanceId === parent.facts.instanceId && child.facts.parentTaskId === e.EventId;
+      const isOurs =
+        child.facts.parentInstanceId === parent.facts.instanceId &&
+        child.facts.parentTaskId === e.EventId;
       if (isOurs) {
         if (terminal.has(child.outcome.runtimeStatus)) await this.notifyParentIfNeeded(child);
         return;
       }
       if (!terminal.has(child.outcome.runtimeStatus)) {
-        this.deliverChildResult(parent, e.EventId, { runtimeStatus: 'Failed', error: `instance ${childId} is already running` });
+        this.deliverChildResult(parent, e.EventId, {
+          runtimeStatus: 'Failed',
+          error: `instance ${childId} is already running`,
+        });
         return;
       }
       await this.purge(childId);
     }
-    await this.startInstance(e.Name ?? '', childId, fromJsonText(e.Input), { instanceId: parent.facts.instanceId, taskId: e.EventId }).catch((error: unknown) => {
-      this.deliverChildResult(parent, e.EventId, { runtimeStatus: 'Failed', error: error instanceof Error ? error.message : String(error) });
+    await this.startInstance(e.Name ?? '', childId, fromJsonText(e.Input), {
+      instanceId: parent.facts.instanceId,
+      taskId: e.EventId,
+    }).catch((error: unknown) => {
+      this.deliverChildResult(parent, e.EventId, {
+        runtimeStatus: 'Failed',
+        error: error instanceof Error ? error.message : String(error),
+      });
     });
   }
 
@@ -581,22 +772,39 @@ export class DurableEngine {
     const at = this.options.clock.now().toISOString();
     parent.pending.push(
       outcome.runtimeStatus === 'Completed'
-        ? { EventType: EventType.SubOrchestrationInstanceCompleted, EventId: -1, IsPlayed: false, Timestamp: at, TaskScheduledId: taskId, Result: toJsonText(outcome.output) }
+        ? {
+            EventType: EventType.SubOrchestrationInstanceCompleted,
+            EventId: -1,
+            IsPlayed: false,
+            Timestamp: at,
+            TaskScheduledId: taskId,
+            Result: toJsonText(outcome.output),
+          }
         : {
             EventType: EventType.SubOrchestrationInstanceFailed,
             EventId: -1,
             IsPlayed: false,
             Timestamp: at,
             TaskScheduledId: taskId,
-            FailureDetails: { ErrorType: 'OrchestrationFailure', ErrorMessage: outcome.error ?? String(outcome.output ?? outcome.runtimeStatus) },
+            FailureDetails: {
+              ErrorType: 'OrchestrationFailure',
+              ErrorMessage: outcome.error ?? describeValue(outcome.output ?? outcome.runtimeStatus),
+            },
           },
     );
     this.kick(parent);
   }
 
-  private async deliverInbox(inst: LiveInstance, message: Omit<InboxMessage, 'seq' | 'at'>): Promise<void> {
+  private async deliverInbox(
+    inst: LiveInstance,
+    message: Omit<InboxMessage, 'seq' | 'at'>,
+  ): Promise<void> {
     const lastQueued = inst.inbox[inst.inbox.length - 1]?.seq ?? inst.inboxSeq;
-    const full: InboxMessage = { ...message, seq: lastQueued + 1, at: this.options.clock.now().toISOString() };
+    const full: InboxMessage = {
+      ...message,
+      seq: lastQueued + 1,
+      at: this.options.clock.now().toISOString(),
+    };
     inst.inbox.push(full);
     try {
       await this.store.appendInbox(inst.facts.instanceId, full);
@@ -614,27 +822,57 @@ export class DurableEngine {
   }
 
   private logError(inst: LiveInstance, error: unknown): void {
-    this.options.log?.('error', inst.facts.instanceId, error instanceof Error ? error.stack ?? error.message : String(error));
+    this.options.log?.(
+      'error',
+      inst.facts.instanceId,
+      error instanceof Error ? (error.stack ?? error.message) : String(error),
+    );
   }
 }
 
-function creationRecord(generation: number, inboxSeq: number, name: string, input: unknown, at: string): EpisodeRecord {
+function creationRecord(
+  generation: number,
+  inboxSeq: number,
+  name: string,
+  input: unknown,
+  at: string,
+): EpisodeRecord {
   return {
     seq: 0,
     generation,
     inboxSeq,
-    events: [{ EventType: EventType.ExecutionStarted, EventId: -1, IsPlayed: false, Timestamp: at, Name: name, Input: toJsonText(input) }],
+    events: [
+      {
+        EventType: EventType.ExecutionStarted,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: at,
+        Name: name,
+        Input: toJsonText(input),
+      },
+    ],
     outcome: { runtimeStatus: 'Pending' },
     at,
   };
 }
 
-function toSchedulingEvent(work: ScheduledWork, instanceId: string, now: Date): HistoryEvent {
+function toSchedulingEvent(
+  work: ScheduledWork,
+  instanceId: string,
+  now: Date,
+  giveUp: boolean,
+): HistoryEvent {
   const base = { EventId: work.taskId, IsPlayed: false, Timestamp: now.toISOString() };
   const retry = 'retryOf' in work && work.retryOf !== undefined ? { RetryOf: work.retryOf } : {};
   switch (work.kind) {
     case 'activity':
-      return { ...base, ...retry, EventType: EventType.TaskScheduled, Name: work.name, Input: toJsonText(work.input) };
+      return {
+        ...base,
+        ...retry,
+        EventType: EventType.TaskScheduled,
+        Name: work.name,
+        Input: toJsonText(work.input),
+      };
     case 'subOrchestration':
       return {
         ...base,
@@ -651,19 +889,28 @@ function toSchedulingEvent(work: ScheduledWork, instanceId: string, now: Date): 
         ...base,
         EventType: EventType.TimerCreated,
         RetryOf: work.retryOf,
-        FireAt: new Date(now.getTime() + retryDelayMs(work.retry, work.failures)).toISOString(),
+        ...(giveUp ? { GiveUp: true } : {}),
+        FireAt: new Date(
+          now.getTime() + (giveUp ? 0 : retryDelayMs(work.retry, work.failures)),
+        ).toISOString(),
       };
   }
 }
 
-function toFailureDetails(error: unknown): NonNullable<HistoryEvent['FailureDetails']> {
+/**
+ * What an activity's failure looks like in the history: type and message only. Stack traces
+ * would bloat every later replay and carry machine paths; the engine logs them instead.
+ */
+function toFailureDetails(error: unknown): FailureDetails {
   if (error instanceof BatonError) {
-    return { ErrorType: `BatonError.${error.code}`, ErrorMessage: error.message, IsNonRetriable: !error.retryable };
+    return {
+      ErrorType: `BatonError.${error.code}`,
+      ErrorMessage: error.message,
+      IsNonRetriable: !error.retryable,
+    };
   }
-  if (error instanceof Error) {
-    return { ErrorType: error.name, ErrorMessage: error.message, ...(error.stack ? { StackTrace: error.stack } : {}) };
-  }
-  return { ErrorType: 'Error', ErrorMessage: String(error) };
+  if (error instanceof Error) return { ErrorType: error.name, ErrorMessage: error.message };
+  return { ErrorType: 'Error', ErrorMessage: describeValue(error) };
 }
 
 function toStatus(inst: LiveInstance): InstanceStatus {
@@ -671,7 +918,7 @@ function toStatus(inst: LiveInstance): InstanceStatus {
   return {
     instanceId: inst.facts.instanceId,
     name: inst.facts.name,
-    runtimeStatus: o.runtimeStatus as RuntimeStatus,
+    runtimeStatus: o.runtimeStatus,
     input: inst.input ?? null,
     output: (o.runtimeStatus === 'Failed' ? o.error : o.output) ?? null,
     customStatus: o.customStatus ?? null,

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { InstanceQuery, InstanceStatus, OrchestrationClient } from '../../ports/orchestrationClient.js';
+import type {
+  InstanceQuery,
+  InstanceStatus,
+  OrchestrationClient,
+} from '../../ports/orchestrationClient.js';
 import type { DurableEngine } from './engine.js';
 
 /**
@@ -12,10 +16,17 @@ export class EngineClient implements OrchestrationClient {
   constructor(private readonly engine: DurableEngine) {}
 
   start(name: string, options: { instanceId?: string; input?: unknown }): Promise<string> {
-    return this.engine.startInstance(name, options.instanceId ?? randomUUID().replace(/-/g, ''), options.input);
+    return this.engine.startInstance(
+      name,
+      options.instanceId ?? randomUUID().replace(/-/g, ''),
+      options.input,
+    );
   }
 
-  getStatus(instanceId: string, options: { history?: boolean } = {}): Promise<InstanceStatus | undefined> {
+  getStatus(
+    instanceId: string,
+    options: { history?: boolean } = {},
+  ): Promise<InstanceStatus | undefined> {
     return this.engine.getStatus(instanceId, options.history === true);
   }
 

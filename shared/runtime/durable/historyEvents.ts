@@ -40,6 +40,8 @@ export interface HistoryEvent {
   Reason?: string;
   /** Baton: the task id whose retry this timer or re-attempt belongs to. */
   RetryOf?: number;
+  /** Baton: on a retry timer, the chain stops trying (non-retriable error, retry timeout). */
+  GiveUp?: boolean;
 }
 
 export interface FailureDetails {

@@ -14,7 +14,12 @@ export function foldWorkItems(events: readonly HistoryEvent[]): WorkItemRecord[]
       case EventType.SubOrchestrationInstanceCreated:
       case EventType.TimerCreated: {
         const record: WorkItemRecord = {
-          kind: e.EventType === EventType.TaskScheduled ? 'activity' : e.EventType === EventType.TimerCreated ? 'timer' : 'subOrchestration',
+          kind:
+            e.EventType === EventType.TaskScheduled
+              ? 'activity'
+              : e.EventType === EventType.TimerCreated
+                ? 'timer'
+                : 'subOrchestration',
           name: e.Name ?? (e.RetryOf !== undefined ? 'retry-backoff' : 'timer'),
           taskId: e.EventId,
           status: 'scheduled',
@@ -43,7 +48,12 @@ export function foldWorkItems(events: readonly HistoryEvent[]): WorkItemRecord[]
         break;
       }
       case EventType.EventRaised:
-        out.push({ kind: 'event', name: e.Name ?? '', status: 'completed', finishedAt: e.Timestamp });
+        out.push({
+          kind: 'event',
+          name: e.Name ?? '',
+          status: 'completed',
+          finishedAt: e.Timestamp,
+        });
         break;
       default:
         break;

@@ -90,7 +90,10 @@ export class InstanceStore {
   }
 
   async appendEpisode(instanceId: string, episode: EpisodeRecord): Promise<void> {
-    await appendSynced(path.join(this.dir(instanceId), 'history.jsonl'), JSON.stringify(episode) + '\n');
+    await appendSynced(
+      path.join(this.dir(instanceId), 'history.jsonl'),
+      JSON.stringify(episode) + '\n',
+    );
   }
 
   /** Continue-as-new: the old generation's history is replaced atomically by a fresh one. */
@@ -102,7 +105,10 @@ export class InstanceStore {
   }
 
   async appendInbox(instanceId: string, message: InboxMessage): Promise<void> {
-    await appendSynced(path.join(this.dir(instanceId), 'inbox.jsonl'), JSON.stringify(message) + '\n');
+    await appendSynced(
+      path.join(this.dir(instanceId), 'inbox.jsonl'),
+      JSON.stringify(message) + '\n',
+    );
   }
 
   async exists(instanceId: string): Promise<boolean> {

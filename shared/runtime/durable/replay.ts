@@ -1,6 +1,11 @@
 import { InvocationContext } from '../functionsApi.js';
 import { EventType, isScheduling, type HistoryEvent } from './historyEvents.js';
-import { assignedTasks, type LibraryAction, type LibraryRetryOptions, type LibraryTask } from './taskTracking.js';
+import {
+  assignedTasks,
+  type LibraryAction,
+  type LibraryRetryOptions,
+  type LibraryTask,
+} from './taskTracking.js';
 
 /**
  * One orchestrator episode: the persisted history plus this episode's new events go through the
@@ -9,9 +14,22 @@ import { assignedTasks, type LibraryAction, type LibraryRetryOptions, type Libra
  */
 export type ScheduledWork =
   | { kind: 'activity'; taskId: number; name: string; input: unknown; retryOf?: number }
-  | { kind: 'subOrchestration'; taskId: number; name: string; instanceId: string | undefined; input: unknown; retryOf?: number }
+  | {
+      kind: 'subOrchestration';
+      taskId: number;
+      name: string;
+      instanceId: string | undefined;
+      input: unknown;
+      retryOf?: number;
+    }
   | { kind: 'timer'; taskId: number; fireAt: string; retryOf?: number }
-  | { kind: 'retryTimer'; taskId: number; retryOf: number; failures: number; retry: LibraryRetryOptions };
+  | {
+      kind: 'retryTimer';
+      taskId: number;
+      retryOf: number;
+      failures: number;
+      retry: LibraryRetryOptions;
+    };
 
 export type EpisodeStatus = 'Running' | 'Completed' | 'Failed' | 'ContinuedAsNew';
 
@@ -35,10 +53,39 @@ export interface EpisodeInput {
   /** Events of this episode, after the OrchestratorStarted that the engine adds. */
   newEvents: readonly HistoryEvent[];
   now: Date;
+  /** The scheduling events of `history` by task id, when the caller keeps them indexed already. */
+  recorded?: ReadonlyMap<number, HistoryEvent>;
   log?: (level: string, message: string) => void;
 }
 
-export type OrchestrationHandler = (payload: unknown, context: InvocationContext) => Promise<unknown>;
+type LibraryEvent = Omit<HistoryEvent, 'Timestamp'> & { Timestamp: Date };
+
+/** TaskScheduled, SubOrchestrationInstanceCreated, TimerCreated, Execution* and OrchestratorCompleted. */
+const ignoredByLibrary: ReadonlySet<number> = new Set([
+  EventType.ExecutionCompleted,
+  EventType.ExecutionFailed,
+  EventType.ExecutionTerminated,
+  EventType.TaskScheduled,
+  EventType.SubOrchestrationInstanceCreated,
+  EventType.TimerCreated,
+  EventType.OrchestratorCompleted,
+]);
+
+const parsedTimestamps = new WeakMap<HistoryEvent, number>();
+
+function toLibraryEvent(e: HistoryEvent, played: boolean): LibraryEvent {
+  let ms = parsedTimestamps.get(e);
+  if (ms === undefined) {
+    ms = Date.parse(e.Timestamp);
+    parsedTimestamps.set(e, ms);
+  }
+  return { ...e, IsPlayed: played, Timestamp: new Date(ms) };
+}
+
+export type OrchestrationHandler = (
+  payload: unknown,
+  context: InvocationContext,
+) => Promise<unknown>;
 
 interface LibraryState {
   isDone: boolean;
@@ -57,11 +104,18 @@ export class NonDeterminismError extends Error {
 
 const schemaV3 = 2;
 
-export async function runEpisode(handler: OrchestrationHandler, episode: EpisodeInput): Promise<EpisodeResult> {
-  const history: HistoryEvent[] = [];
-  for (const e of episode.history) history.push({ ...e, IsPlayed: true });
-  history.push(startedEvent(episode.now));
-  for (const e of episode.newEvents) history.push({ ...e });
+export async function runEpisode(
+  handler: OrchestrationHandler,
+  episode: EpisodeInput,
+): Promise<EpisodeResult> {
+  // The library never reads scheduling events, so they are left out of its copy; and since it
+  // turns every Timestamp string into a Date (mutating what it is given), each episode gets
+  // fresh event objects, with dates built from a parse that is done once per event.
+  const history: LibraryEvent[] = [];
+  for (const e of episode.history)
+    if (!ignoredByLibrary.has(e.EventType)) history.push(toLibraryEvent(e, true));
+  history.push(toLibraryEvent(startedEvent(episode.now), false));
+  for (const e of episode.newEvents) history.push(toLibraryEvent(e, false));
 
   const payload = {
     history,
@@ -99,11 +153,18 @@ export async function runEpisode(handler: OrchestrationHandler, episode: Episode
   const flatActions = flattenActions(state.actions);
   const unsupported = flatActions.find((a) => [7, 8, 9, 13, 14].includes(a.actionType));
   if (unsupported) {
-    return failure(state, `the local engine does not support action type ${unsupported.actionType} (entities, callHttp)`);
+    return failure(
+      state,
+      `the local engine does not support action type ${unsupported.actionType} (entities, callHttp)`,
+    );
   }
 
-  const recorded = new Map<number, HistoryEvent>();
-  for (const e of episode.history) if (isScheduling(e)) recorded.set(e.EventId, e);
+  let recorded = episode.recorded;
+  if (!recorded) {
+    const fromHistory = new Map<number, HistoryEvent>();
+    for (const e of episode.history) if (isScheduling(e)) fromHistory.set(e.EventId, e);
+    recorded = fromHistory;
+  }
 
   const newWork: ScheduledWork[] = [];
   const seen = new Set<number>();
@@ -126,26 +187,56 @@ export async function runEpisode(handler: OrchestrationHandler, episode: Episode
   if (!failed) {
     for (const [taskId, e] of recorded) {
       if (!seen.has(taskId)) {
-        return failure(state, `the history has ${describeEvent(e)} as task ${taskId}, which the code no longer schedules`);
+        return failure(
+          state,
+          `the history has ${describeEvent(e)} as task ${taskId}, which the code no longer schedules`,
+        );
       }
     }
   }
 
-  if (failed) return { status: 'Failed', error: state.error ?? 'orchestrator failed', customStatus: state.customStatus, newWork: [] };
+  if (failed)
+    return {
+      status: 'Failed',
+      error: state.error ?? 'orchestrator failed',
+      customStatus: state.customStatus,
+      newWork: [],
+    };
   const continueAsNew = flatActions.find((a) => a.actionType === 4);
   if (state.isDone && continueAsNew) {
-    return { status: 'ContinuedAsNew', customStatus: state.customStatus, newWork: [], continueAsNewInput: decodeActionInput(continueAsNew.input) };
+    return {
+      status: 'ContinuedAsNew',
+      customStatus: state.customStatus,
+      newWork: [],
+      continueAsNewInput: decodeActionInput(continueAsNew.input),
+    };
   }
-  if (state.isDone) return { status: 'Completed', output: state.output, customStatus: state.customStatus, newWork: [] };
+  if (state.isDone)
+    return {
+      status: 'Completed',
+      output: state.output,
+      customStatus: state.customStatus,
+      newWork: [],
+    };
   return { status: 'Running', customStatus: state.customStatus, newWork };
 }
 
 function failure(state: LibraryState, message: string): EpisodeResult {
-  return { status: 'Failed', error: new NonDeterminismError(message).message, customStatus: state.customStatus, newWork: [] };
+  return {
+    status: 'Failed',
+    error: new NonDeterminismError(message).message,
+    customStatus: state.customStatus,
+    newWork: [],
+  };
 }
 
 function startedEvent(now: Date): HistoryEvent {
-  return { EventType: EventType.OrchestratorStarted, EventId: -1, IsPlayed: false, Timestamp: now.toISOString() };
+  return {
+    EventType: EventType.OrchestratorStarted,
+    EventId: -1,
+    IsPlayed: false,
+    Timestamp: now.toISOString(),
+  };
 }
 
 /**
@@ -191,22 +282,43 @@ function describeTask(task: LibraryTask, now: Date): ScheduledWork {
     const innerId = parent.innerTask?.id;
     const retryOf = typeof innerId === 'number' ? innerId : -1;
     if (index % 2 === 1) {
-      return { kind: 'retryTimer', taskId, retryOf, failures: (index + 1) / 2, retry: parent.retryOptions as LibraryRetryOptions };
+      return {
+        kind: 'retryTimer',
+        taskId,
+        retryOf,
+        failures: (index + 1) / 2,
+        retry: parent.retryOptions as LibraryRetryOptions,
+      };
     }
     const again = describeAction(parent.actionObj, taskId, now);
-    return { ...again, retryOf } as ScheduledWork;
+    return { ...again, retryOf };
   }
   return describeAction(task.actionObj, taskId, now);
 }
 
-function describeAction(action: LibraryAction | undefined, taskId: number, now: Date): ScheduledWork {
+function describeAction(
+  action: LibraryAction | undefined,
+  taskId: number,
+  now: Date,
+): ScheduledWork {
   switch (action?.actionType) {
     case 0:
     case 1:
-      return { kind: 'activity', taskId, name: action.functionName ?? '', input: decodeActionInput(action.input) };
+      return {
+        kind: 'activity',
+        taskId,
+        name: action.functionName ?? '',
+        input: decodeActionInput(action.input),
+      };
     case 2:
     case 3:
-      return { kind: 'subOrchestration', taskId, name: action.functionName ?? '', instanceId: action.instanceId, input: action.input };
+      return {
+        kind: 'subOrchestration',
+        taskId,
+        name: action.functionName ?? '',
+        instanceId: action.instanceId,
+        input: action.input,
+      };
     case 5: {
       const fireAt = action.fireAt instanceof Date ? action.fireAt : new Date(action.fireAt ?? now);
       return { kind: 'timer', taskId, fireAt: fireAt.toISOString() };
@@ -217,11 +329,25 @@ function describeAction(action: LibraryAction | undefined, taskId: number, now: 
 }
 
 function compareWithHistory(work: ScheduledWork, e: HistoryEvent): string | undefined {
+  if (sameWork(work, e)) return undefined;
   const expected = describeEvent(e);
   const actual = describeWork(work);
   return expected === actual
     ? undefined
     : `at task ${work.taskId} the history has ${expected} but the code now schedules ${actual}`;
+}
+
+function sameWork(work: ScheduledWork, e: HistoryEvent): boolean {
+  switch (work.kind) {
+    case 'activity':
+      return e.EventType === EventType.TaskScheduled && e.Name === work.name;
+    case 'subOrchestration':
+      return e.EventType === EventType.SubOrchestrationInstanceCreated && e.Name === work.name;
+    case 'timer':
+      return e.EventType === EventType.TimerCreated && e.RetryOf === undefined;
+    case 'retryTimer':
+      return e.EventType === EventType.TimerCreated && e.RetryOf !== undefined;
+  }
 }
 
 function describeEvent(e: HistoryEvent): string {

@@ -28,7 +28,11 @@ export interface LibraryRetryOptions {
 export interface LibraryTask {
   id: number | string | false;
   actionObj?: LibraryAction;
-  parent?: LibraryTask & { children?: LibraryTask[]; innerTask?: LibraryTask; retryOptions?: LibraryRetryOptions };
+  parent?: LibraryTask & {
+    children?: LibraryTask[];
+    innerTask?: LibraryTask;
+    retryOptions?: LibraryRetryOptions;
+  };
 }
 
 interface TrackingExecutor {

@@ -35,23 +35,29 @@ export async function handleDurableWebhook(
     if (parts[0] !== 'instances') return { status: 404, body: { message: 'unknown route' } };
     const instanceId = parts[1] ?? '';
     if (method === 'GET' && instanceId === '') {
-      const runtimeStatus = q.get('runtimeStatus')?.split(',').filter(Boolean) as RuntimeStatus[] | undefined;
+      const runtimeStatus = q.get('runtimeStatus')?.split(',').filter(Boolean) as
+        RuntimeStatus[] | undefined;
       const list = engine.list({
         ...(runtimeStatus ? { runtimeStatus } : {}),
-        ...(q.get('createdTimeFrom') ? { createdTimeFrom: q.get('createdTimeFrom') as string } : {}),
+        ...(q.get('createdTimeFrom')
+          ? { createdTimeFrom: q.get('createdTimeFrom') as string }
+          : {}),
         ...(q.get('createdTimeTo') ? { createdTimeTo: q.get('createdTimeTo') as string } : {}),
       });
       return { status: 200, body: list.map((s) => toWire(s)) };
     }
     if (method === 'GET') {
       const status = await engine.getStatus(instanceId, q.get('showHistory') === 'true');
-      if (!status) return { status: 404, body: { message: `No instance with ID '${instanceId}' found.` } };
+      if (!status)
+        return { status: 404, body: { message: `No instance with ID '${instanceId}' found.` } };
       const done = ['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus);
       return { status: done ? 200 : 202, body: toWire(status) };
     }
     if (method === 'DELETE') {
       const removed = await engine.purge(instanceId);
-      return removed ? { status: 200, body: { instancesDeleted: 1 } } : { status: 404, body: { instancesDeleted: 0 } };
+      return removed
+        ? { status: 200, body: { instancesDeleted: 1 } }
+        : { status: 404, body: { instancesDeleted: 0 } };
     }
     if (method === 'POST' && parts[2] === 'raiseEvent' && parts[3]) {
       const data = bodyText === '' ? null : (JSON.parse(bodyText) as unknown);
