@@ -6,8 +6,8 @@ import { BatonError, preconditionFailed } from '../../domain/errors.js';
 import type { Bus, OutgoingMessage, ReceiveOptions, ReceivedMessage } from '../../ports/bus.js';
 import { systemClock } from '../../ports/clock.js';
 import type { Clock } from '../../ports/clock.js';
-import { errnoOf, withFileLock, writeFileAtomic } from './fileStateStore.js';
-import type { FileLockOptions } from './fileStateStore.js';
+import { errnoOf, withFileLock, writeFileAtomic } from './fsPrimitives.js';
+import type { FileLockOptions } from './fsPrimitives.js';
 
 export interface FileBusOptions {
   root: string;

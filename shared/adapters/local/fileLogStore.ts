@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BatonError } from '../../domain/errors.js';
 import type { LogLine, LogStore } from '../../ports/logStore.js';
-import { errnoOf } from './fileStateStore.js';
+import { errnoOf } from './fsPrimitives.js';
 
 export interface FileLogStoreOptions {
   root: string;
