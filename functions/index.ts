@@ -4,6 +4,7 @@
  */
 import './http/runs.js';
 import './http/pipelines.js';
+import './http/health.js';
 import './orchestrators/hello.js';
 import './activities/hello.js';
 import './timers/heartbeat.js';

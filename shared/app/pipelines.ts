@@ -1,4 +1,4 @@
-import { type z } from 'zod';
+import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
 
@@ -39,4 +39,19 @@ export function findPipeline(name: string): PipelineDefinition {
     );
   }
   return found;
+}
+
+/** What `GET /api/pipelines` shows: each pipeline with its parameters as JSON Schema. */
+export function describePipelines(): Array<{
+  name: string;
+  description: string;
+  orchestrator: string;
+  params: unknown;
+}> {
+  return pipelines.map((p) => ({
+    name: p.name,
+    description: p.description,
+    orchestrator: p.orchestrator,
+    params: z.toJSONSchema(p.paramsSchema, { io: 'input' }),
+  }));
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BatonError, isUserError } from '../domain/errors.js';
+import { packageVersion } from '../runtime/packageRoot.js';
 import { registerCommands } from './commands.js';
 
 /**
@@ -12,8 +12,7 @@ import { registerCommands } from './commands.js';
  */
 export const exitCodes = { ok: 0, runFailed: 1, userError: 2, systemError: 3 } as const;
 
-const version = (createRequire(import.meta.url)('../../package.json') as { version: string })
-  .version;
+const version = packageVersion();
 
 export function buildProgram(): Command {
   const program = new Command('baton')
