@@ -5,6 +5,7 @@ import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.
 import { HttpRequest, HttpResponse } from './functionsApi.js';
 import { invocationContextFor, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
+import { rejectForeignRequest } from './requestGuard.js';
 import { compileRoute, matchRoute, type CompiledRoute } from './routeTemplate.js';
 
 /**
@@ -40,6 +41,12 @@ export function createHttpDispatcher(options: {
   return async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', options.baseUrl());
     const method = (req.method ?? 'GET').toUpperCase();
+    const refused = rejectForeignRequest(req.headers, options.baseUrl());
+    if (refused) {
+      options.logger.warn(`refused ${method} ${url.pathname}: ${refused}`);
+      req.resume();
+      return send(res, 403, { error: { code: 'forbidden', message: refused } });
+    }
     let body: Buffer;
     try {
       body = await readBody(req);

@@ -52,6 +52,17 @@ describe('local host triggers', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
+  it('refuses a browser page of another site (CSRF) before any function runs', async () => {
+    const response = await fetch(`${host.url}/api/runs`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: JSON.stringify({ pipeline: 'hello' }),
+    });
+    assert.equal(response.status, 403);
+    const runs = (await (await fetch(`${host.url}/api/runs`)).json()) as unknown[];
+    assert.equal(runs.length, 0);
+  });
+
   it('fires the heartbeat timer every second (NCRONTAB with seconds)', async () => {
     const beats = await until(
       'two heartbeats',
