@@ -18,7 +18,9 @@ import { format, resolveConfig } from 'prettier';
 import { loadConfig } from '../shared/app/config.js';
 import { configureServices, createLocalServices } from '../shared/app/services.js';
 import type { GreetingSummary } from '../shared/app/activities/hello.js';
+import { commandParamsSchema } from '../shared/orchestrations/command.js';
 import { helloParamsSchema, type HelloInput } from '../shared/orchestrations/hello.js';
+import { jobIdFor } from '../shared/domain/jobIds.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { DurableEngine } from '../shared/runtime/durable/engine.js';
 import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
@@ -30,6 +32,7 @@ import { storedHistoryFile, type StoredHistory } from '../test/engine/fixtures/s
 const runTimeoutMs = 30_000;
 
 const helloRunId = 'hello-replay-fixture';
+const commandRunId = 'command-replay-fixture';
 const appRecordings: readonly RecordingCase[] = [
   {
     name: 'helloFanOut',
@@ -46,6 +49,34 @@ const appRecordings: readonly RecordingCase[] = [
         summary.summaryPath === `runs/${helloRunId}/summary.json`
         ? undefined
         : `expected a summary of 3 greetings, got ${JSON.stringify(output)}`;
+    },
+  },
+  {
+    // The job world (launch-job queue, backend, watcher) is not running here: the case plays
+    // the watcher's part and announces the job's end itself, as job-events would.
+    name: 'runCommand',
+    orchestrator: 'runCommand',
+    instanceId: commandRunId,
+    input: {
+      runId: commandRunId,
+      params: commandParamsSchema.parse({ argv: ['node', '-e', '0'] }),
+    },
+    expectedOutput: {
+      jobId: jobIdFor(commandRunId, 'command', 1),
+      state: 'succeeded',
+      exitCode: 0,
+    },
+    drive: async (engine, instanceId) => {
+      for (let i = 0; i < 500; i++) {
+        const status = await engine.getStatus(instanceId);
+        if ((status?.customStatus as { phase?: string } | null)?.phase === 'running') {
+          const jobId = jobIdFor(commandRunId, 'command', 1);
+          await engine.raiseEvent(instanceId, `job:${jobId}`, { state: 'succeeded', exitCode: 0 });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`${instanceId} never started its job`);
     },
   },
 ];

@@ -12,6 +12,7 @@ import {
   startRun,
   type RunDeps,
 } from '../../shared/app/runs.js';
+import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { services } from '../../shared/app/services.js';
 import type { InvocationContext } from '../../shared/runtime/functionsApi.js';
 
@@ -24,6 +25,7 @@ function deps(context: InvocationContext): RunDeps {
     state: s.state,
     logs: s.logs,
     clock: s.clock,
+    jobs: jobDepsOf(s),
   };
 }
 

@@ -17,6 +17,9 @@ const configSchema = z.object({
   BATON_HEARTBEAT_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   BATON_LANDING_PATH: z.string().min(1).default('landing'),
   BATON_JOB_EVENTS_QUEUE: z.string().min(1).default('job-events'),
+  BATON_LAUNCH_JOB_QUEUE: z.string().min(1).default('launch-job'),
+  /** NCRONTAB of the job watcher, which notices jobs that ended. */
+  BATON_JOB_WATCH_SCHEDULE: z.string().min(1).default('*/5 * * * * *'),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
 });

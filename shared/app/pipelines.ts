@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
+import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
 
 /**
@@ -20,6 +21,13 @@ const pipelines: PipelineDefinition[] = [
       'Fans out N greeting activities that each write a file to the lake, then fans in to a summary.',
     orchestrator: 'helloFanOut',
     paramsSchema: helloParamsSchema,
+  },
+  {
+    name: 'command',
+    description:
+      'Runs one job (argv, optional image, env, cpu, memory, timeout) on the compute backend and waits for it.',
+    orchestrator: 'runCommand',
+    paramsSchema: commandParamsSchema,
   },
 ];
 

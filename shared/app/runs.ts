@@ -8,6 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { LogLine, LogStore } from '../ports/logStore.js';
 import type { OrchestrationClient } from '../ports/orchestrationClient.js';
 import type { StateStore } from '../ports/stateStore.js';
+import { cancelJobsOfRun, type JobDeps } from './jobs.js';
 import { findPipeline } from './pipelines.js';
 
 /**
@@ -20,6 +21,7 @@ export interface RunDeps {
   state: StateStore;
   logs: LogStore;
   clock: Clock;
+  jobs: JobDeps;
 }
 
 export interface RunRecord {
@@ -106,6 +108,7 @@ export async function listRuns(deps: RunDeps, query: unknown): Promise<RunView[]
 export async function cancelRun(deps: RunDeps, runId: string, reason: string): Promise<RunView> {
   const record = await readRecord(deps, runId);
   await deps.client.terminate(runId, reason);
+  await cancelJobsOfRun(deps.jobs, runId);
   return toRunView(record, await deps.client.getStatus(runId));
 }
 

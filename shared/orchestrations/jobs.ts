@@ -1,0 +1,56 @@
+import type * as df from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
+import { addSeconds } from '../domain/time.js';
+
+/**
+ * Runs one job from inside an orchestrator and waits for its end: an activity records it and
+ * asks for its launch; the orchestrator then waits for the external event `job:<jobId>`, raced
+ * against a durable timer for the job's timeout (plus a grace for the watcher's polling). A job
+ * that overruns is canceled. Deterministic: everything goes through the context.
+ */
+export interface JobStepRequest {
+  runId: string;
+  stepId: string;
+  attempt: number;
+  spec: {
+    argv: string[];
+    image?: string;
+    env?: Record<string, string>;
+    cpu?: number;
+    memoryGb?: number;
+    timeoutSeconds?: number;
+  };
+}
+
+export interface JobOutcome {
+  jobId: string;
+  state: 'succeeded' | 'failed' | 'canceled' | 'timed_out';
+  exitCode?: number;
+  message?: string;
+}
+
+const defaultTimeoutSeconds = 24 * 3600;
+const watcherGraceSeconds = 120;
+
+export function* runJobAndWait(
+  context: OrchestrationContext,
+  request: JobStepRequest,
+): Generator<df.Task, JobOutcome, unknown> {
+  const jobId = (yield context.df.callActivity('requestJobLaunch', request)) as string;
+  const timeoutSeconds =
+    (request.spec.timeoutSeconds ?? defaultTimeoutSeconds) + watcherGraceSeconds;
+  const deadline = addSeconds(context.df.currentUtcDateTime, timeoutSeconds);
+  const timer = context.df.createTimer(deadline);
+  const ended = context.df.waitForExternalEvent(`job:${jobId}`);
+  const winner = yield context.df.Task.any([ended, timer]);
+  let outcome: JobOutcome;
+  if (winner === ended) {
+    timer.cancel();
+    outcome = { ...(ended.result as Omit<JobOutcome, 'jobId'>), jobId };
+  } else {
+    yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
+    outcome = { jobId, state: 'timed_out', message: `no end reported within ${timeoutSeconds} s` };
+  }
+  yield context.df.callActivity('collectJobLogs', { runId: request.runId, jobId });
+  return outcome;
+}
