@@ -3,16 +3,17 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BatonError } from '../../domain/errors.js';
 import type { LogLine, LogStore } from '../../ports/logStore.js';
+import {
+  checkLogName as checkName,
+  logLevels as levels,
+  logNamePattern as safeName,
+  normalizeLogLine as normalizeLine,
+} from '../../domain/logLines.js';
 import { errnoOf } from './fsPrimitives.js';
 
 export interface FileLogStoreOptions {
   root: string;
 }
-
-const levels: ReadonlySet<string> = new Set<LogLine['level']>(['debug', 'info', 'warn', 'error']);
-
-/** Both become path segments, so only plain names are allowed (no separators, no leading dot). */
-const safeName = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 
 /**
  * The local LogStore: `<root>/<runId>/<step>.jsonl`, one JSON line per log line. Each append is
@@ -89,41 +90,6 @@ export class FileLogStore implements LogStore {
   private fileOf(runId: string, step: string): string {
     return path.join(this.runDirOf(runId), `${checkName(step, 'step')}.jsonl`);
   }
-}
-
-function checkName(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !safeName.test(value)) {
-    throw new BatonError(
-      'validation',
-      `${field}: must be 1-200 letters, digits, ".", "_" or "-", not starting with "." or "-"`,
-      { field },
-    );
-  }
-  return value;
-}
-
-/** Keeps exactly the port's fields, so what is read back is what the port promises. */
-function normalizeLine(line: LogLine, index: number): LogLine {
-  const field = `lines[${index}]`;
-  if (typeof line !== 'object' || line === null) {
-    throw new BatonError('validation', `${field}: must be an object`, { field });
-  }
-  if (typeof line.at !== 'string' || Number.isNaN(Date.parse(line.at))) {
-    throw new BatonError('validation', `${field}.at: must be an ISO 8601 instant`, {
-      field: `${field}.at`,
-    });
-  }
-  if (!levels.has(line.level)) {
-    throw new BatonError('validation', `${field}.level: must be debug, info, warn or error`, {
-      field: `${field}.level`,
-    });
-  }
-  if (typeof line.message !== 'string') {
-    throw new BatonError('validation', `${field}.message: must be a string`, {
-      field: `${field}.message`,
-    });
-  }
-  return { at: line.at, level: line.level, message: line.message };
 }
 
 async function endsMidLine(handle: FileHandle): Promise<boolean> {
