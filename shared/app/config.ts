@@ -1,18 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { BatonError } from '../domain/errors.js';
 import { parseInput } from '../domain/validation.js';
 
 /**
  * App settings, read once at start-up. A missing or malformed setting fails here with its
- * name, never at the first request. Azure adapters (cosmos, adls, servicebus, aci) are chosen
- * with the same settings once they are built; until then only the local ones are accepted.
+ * name, never at the first request. The adapter behind each port is chosen by setting:
+ * local ones by default (one machine, no account), Azure ones for the deployed app, each
+ * Azure choice requiring the settings it needs.
  */
 const configSchema = z.object({
   BATON_STATE_DIR: z.string().min(1).default('.baton'),
-  BATON_STATE: z.enum(['file']).default('file'),
-  BATON_LAKE: z.enum(['folder']).default('folder'),
-  BATON_BUS: z.enum(['file']).default('file'),
-  BATON_COMPUTE: z.enum(['local']).default('local'),
+  BATON_STATE: z.enum(['file', 'cosmos']).default('file'),
+  BATON_LAKE: z.enum(['folder', 'adls']).default('folder'),
+  BATON_BUS: z.enum(['file', 'servicebus']).default('file'),
+  BATON_COMPUTE: z.enum(['local', 'aci']).default('local'),
   BATON_BUS_MAX_DELIVERY_COUNT: z.coerce.number().int().min(1).max(100).default(5),
   BATON_HEARTBEAT_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   BATON_LANDING_PATH: z.string().min(1).default('landing'),
@@ -22,7 +24,72 @@ const configSchema = z.object({
   BATON_JOB_WATCH_SCHEDULE: z.string().min(1).default('*/5 * * * * *'),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
+  /** Azure: Cosmos DB account endpoint and database (BATON_STATE=cosmos). */
+  BATON_COSMOS_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  BATON_COSMOS_DATABASE: z.string().min(1).max(255).default('baton'),
+  /** Azure: ADLS Gen2 account URL (https://<account>.dfs.core.windows.net) and filesystem (BATON_LAKE=adls). */
+  BATON_LAKE_ACCOUNT_URL: z.url({ protocol: /^https?$/ }).optional(),
+  BATON_LAKE_FILESYSTEM: z
+    .string()
+    .regex(
+      /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
+      'a filesystem name: 3-63 lower-case letters, digits and single dashes',
+    )
+    .default('lake'),
+  /** Azure: Service Bus namespace host, <namespace>.servicebus.windows.net (BATON_BUS=servicebus). */
+  BATON_SERVICEBUS_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, 'a host name')
+    .optional(),
+  /** Azure: where job container groups go (BATON_COMPUTE=aci). */
+  BATON_ACI_SUBSCRIPTION_ID: z.uuid().optional(),
+  BATON_ACI_RESOURCE_GROUP: z
+    .string()
+    .regex(/^[-\w._()]{1,90}$/, 'a resource group name')
+    .optional(),
+  BATON_ACI_LOCATION: z
+    .string()
+    .regex(/^[a-z0-9]+$/, 'an Azure region name such as westeurope')
+    .optional(),
 });
+
+/** Settings an Azure adapter cannot start without. */
+const requiredWhen: Array<{
+  setting: keyof z.infer<typeof configSchema>;
+  when: (c: z.infer<typeof configSchema>) => boolean;
+  because: string;
+}> = [
+  {
+    setting: 'BATON_COSMOS_ENDPOINT',
+    when: (c) => c.BATON_STATE === 'cosmos',
+    because: 'BATON_STATE=cosmos',
+  },
+  {
+    setting: 'BATON_LAKE_ACCOUNT_URL',
+    when: (c) => c.BATON_LAKE === 'adls',
+    because: 'BATON_LAKE=adls',
+  },
+  {
+    setting: 'BATON_SERVICEBUS_NAMESPACE',
+    when: (c) => c.BATON_BUS === 'servicebus',
+    because: 'BATON_BUS=servicebus',
+  },
+  {
+    setting: 'BATON_ACI_SUBSCRIPTION_ID',
+    when: (c) => c.BATON_COMPUTE === 'aci',
+    because: 'BATON_COMPUTE=aci',
+  },
+  {
+    setting: 'BATON_ACI_RESOURCE_GROUP',
+    when: (c) => c.BATON_COMPUTE === 'aci',
+    because: 'BATON_COMPUTE=aci',
+  },
+  {
+    setting: 'BATON_ACI_LOCATION',
+    when: (c) => c.BATON_COMPUTE === 'aci',
+    because: 'BATON_COMPUTE=aci',
+  },
+];
 
 export type BatonConfig = z.infer<typeof configSchema> & { stateDir: string };
 
@@ -33,13 +100,24 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
     ),
   );
   const parsed = parseInput(configSchema, known, 'setting');
+  for (const rule of requiredWhen) {
+    if (rule.when(parsed) && parsed[rule.setting] === undefined) {
+      const field = `setting.${rule.setting}`;
+      throw new BatonError('validation', `${field}: required when ${rule.because}`, { field });
+    }
+  }
   return { ...parsed, stateDir: path.resolve(parsed.BATON_STATE_DIR) };
 }
 
 /** The settings as `%NAME%` binding expressions see them: every key, defaults filled in. */
 export function appSettingsOf(config: BatonConfig): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(configSchema.shape))
-    out[key] = String(config[key as keyof BatonConfig]);
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = config[key as keyof BatonConfig];
+    if (value !== undefined) out[key] = String(value);
+  }
   return out;
 }
+
+/** Every setting the app reads, for the check that Bicep and the sample settings declare them. */
+export const settingNames: readonly string[] = Object.keys(configSchema.shape);

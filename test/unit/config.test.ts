@@ -78,10 +78,13 @@ describe('loadConfig: malformed settings fail with their name', () => {
     ['BATON_BUS_MAX_DELIVERY_COUNT', '2.5'],
     ['BATON_ACTIVITY_CONCURRENCY', 'many'],
     ['BATON_ACTIVITY_CONCURRENCY', '0'],
-    ['BATON_STATE', 'cosmos'],
-    ['BATON_LAKE', 'adls'],
-    ['BATON_BUS', 'servicebus'],
-    ['BATON_COMPUTE', 'aci'],
+    ['BATON_STATE', 'mongodb'],
+    ['BATON_LAKE', 's3'],
+    ['BATON_BUS', 'kafka'],
+    ['BATON_COMPUTE', 'k8s'],
+    ['BATON_COSMOS_ENDPOINT', 'not a url'],
+    ['BATON_LAKE_FILESYSTEM', 'Bad_Name'],
+    ['BATON_ACI_SUBSCRIPTION_ID', 'not-a-guid'],
   ];
   for (const [setting, value] of cases) {
     it(`${setting}=${value}`, () => expectSettingError({ [setting]: value }, setting));
@@ -92,6 +95,40 @@ describe('loadConfig: malformed settings fail with their name', () => {
       { BATON_STATE: 'file', BATON_LAKE: 'nope', BATON_BUS: 'file' },
       'BATON_LAKE',
     );
+  });
+});
+
+describe('loadConfig: an Azure adapter without its settings fails at start-up', () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ BATON_STATE: 'cosmos' }, 'BATON_COSMOS_ENDPOINT'],
+    [{ BATON_LAKE: 'adls' }, 'BATON_LAKE_ACCOUNT_URL'],
+    [{ BATON_BUS: 'servicebus' }, 'BATON_SERVICEBUS_NAMESPACE'],
+    [{ BATON_COMPUTE: 'aci' }, 'BATON_ACI_SUBSCRIPTION_ID'],
+    [
+      { BATON_COMPUTE: 'aci', BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000' },
+      'BATON_ACI_RESOURCE_GROUP',
+    ],
+  ];
+  for (const [env, missing] of cases) {
+    it(`${JSON.stringify(env)} names ${missing}`, () => expectSettingError(env, missing));
+  }
+
+  it('accepts a complete Azure configuration', () => {
+    const config = loadConfig({
+      BATON_STATE: 'cosmos',
+      BATON_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+      BATON_LAKE: 'adls',
+      BATON_LAKE_ACCOUNT_URL: 'https://acct.dfs.core.windows.net',
+      BATON_BUS: 'servicebus',
+      BATON_SERVICEBUS_NAMESPACE: 'ns.servicebus.windows.net',
+      BATON_COMPUTE: 'aci',
+      BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000',
+      BATON_ACI_RESOURCE_GROUP: 'rg-jobs',
+      BATON_ACI_LOCATION: 'westeurope',
+    });
+    assert.equal(config.BATON_STATE, 'cosmos');
+    assert.equal(config.BATON_LAKE_FILESYSTEM, 'lake');
+    assert.equal(config.BATON_COSMOS_DATABASE, 'baton');
   });
 });
 
