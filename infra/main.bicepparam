@@ -1,0 +1,4 @@
+using 'main.bicep'
+
+param namePrefix = 'baton'
+param maxDeliveryCount = 5
