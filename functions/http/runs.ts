@@ -71,17 +71,15 @@ df.app.client.http('deleteRun', {
 df.app.client.http('cancelRun', {
   route: 'runs/{runId}/cancel',
   methods: ['POST'],
-  handler: jsonHandler(async (request, _client, context) => {
-    const body = (await readJsonBody(request)) as { reason?: unknown };
-    const reason =
-      typeof body.reason === 'string' && body.reason !== ''
-        ? body.reason
-        : `canceled by ${callerOf(request)}`;
-    return {
-      status: 202,
-      jsonBody: await cancelRun(deps(context), param(request, 'runId'), reason),
-    };
-  }),
+  handler: jsonHandler(async (request, _client, context) => ({
+    status: 202,
+    jsonBody: await cancelRun(
+      deps(context),
+      param(request, 'runId'),
+      await readJsonBody(request),
+      callerOf(request),
+    ),
+  })),
 });
 
 df.app.client.http('raiseRunEvent', {

@@ -105,7 +105,19 @@ export async function listRuns(deps: RunDeps, query: unknown): Promise<RunView[]
   return views;
 }
 
-export async function cancelRun(deps: RunDeps, runId: string, reason: string): Promise<RunView> {
+export const cancelRunRequestSchema = z
+  .object({ reason: z.string().max(1000).optional() })
+  .strict();
+
+export async function cancelRun(
+  deps: RunDeps,
+  runId: string,
+  body: unknown,
+  user: string,
+): Promise<RunView> {
+  const request = parseInput(cancelRunRequestSchema, body, 'body');
+  const reason =
+    request.reason && request.reason.trim() !== '' ? request.reason : `canceled by ${user}`;
   const record = await readRecord(deps, runId);
   await deps.client.terminate(runId, reason);
   await cancelJobsOfRun(deps.jobs, runId);
