@@ -24,21 +24,33 @@ export function statusOf(error: unknown): number | undefined {
   return undefined;
 }
 
-export function requestIdOf(error: unknown): string | undefined {
+/**
+ * A response header of a failed call. The core-rest-pipeline SDKs (storage, ARM) expose
+ * `error.response.headers.get(name)`; the Cosmos SDK keeps a plain `error.headers` record. Both
+ * are read here, so every adapter gets the same Retry-After handling and request ids.
+ */
+export function headerOf(error: unknown, name: string): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as AzureErrorShape;
-  const fromHeader =
-    e.response?.headers?.get?.('x-ms-request-id') ?? e.response?.headers?.get?.('x-ms-activity-id');
-  return fromHeader ?? e.request?.requestId;
+  const fromResponse = e.response?.headers?.get?.(name);
+  if (fromResponse !== undefined) return fromResponse;
+  const record = e.headers;
+  if (record === undefined || typeof record !== 'object') return undefined;
+  const value = record[name.toLowerCase()] ?? record[name];
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
-/** Seconds from a Retry-After (or x-ms-retry-after-ms) header, if the service sent one. */
-export function retryAfterMsOf(error: unknown): number | undefined {
+export function requestIdOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  const headers = (error as AzureErrorShape).response?.headers;
-  const ms = Number(headers?.get?.('x-ms-retry-after-ms'));
+  const fromHeader = headerOf(error, 'x-ms-request-id') ?? headerOf(error, 'x-ms-activity-id');
+  return fromHeader ?? (error as AzureErrorShape).request?.requestId;
+}
+
+/** Milliseconds from x-ms-retry-after-ms, or Retry-After in seconds, if the service sent one. */
+export function retryAfterMsOf(error: unknown): number | undefined {
+  const ms = Number(headerOf(error, 'x-ms-retry-after-ms'));
   if (Number.isFinite(ms) && ms > 0) return ms;
-  const seconds = Number(headers?.get?.('retry-after'));
+  const seconds = Number(headerOf(error, 'retry-after'));
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }
 
