@@ -36,3 +36,9 @@ export function resolveInside(root: string, relative: string, field = 'path'): s
 function invalid(field: string, why: string): BatonError {
   return new BatonError('validation', `${field}: ${why}`, { field });
 }
+
+/**
+ * Lakes write through a temp file beside the target and rename it into place, so readers only
+ * see complete files; the temp files carry this prefix, which no lake path may use.
+ */
+export const lakeTempPrefix = '.baton-tmp-';

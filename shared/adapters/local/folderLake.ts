@@ -16,12 +16,12 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { BatonError, conflict, notFound } from '../../domain/errors.js';
-import { normalizeLakePath, resolveInside } from '../../domain/paths.js';
+import { normalizeLakePath, resolveInside, lakeTempPrefix } from '../../domain/paths.js';
 import type { Lake, LakeEntry, LakeWriteOptions } from '../../ports/lake.js';
 import { errnoOf } from './fsPrimitives.js';
 
 /** Prefix of in-flight files; reserved, so no lake path can name one and listings skip them. */
-const TEMP_PREFIX = '.baton-tmp-';
+const TEMP_PREFIX = lakeTempPrefix;
 
 export interface FolderLakeOptions {
   root: string;
