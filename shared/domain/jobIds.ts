@@ -14,8 +14,7 @@ export function jobIdFor(runId: string, stepId: string, attempt: number): string
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
-  if (readable.length <= 63 && readable.length > 0 && readable === full.toLowerCase())
-    return readable;
+  if (readable.length <= 63 && readable === full) return readable;
   // Anything changed by the clean-up could collide with another id: add a hash of the original.
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
   const prefix = readable.slice(0, 63 - hash.length - 1).replace(/-+$/g, '') || 'job';

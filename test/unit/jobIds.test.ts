@@ -40,6 +40,7 @@ describe('jobIdFor', () => {
 
   it('keeps apart parts that only differ in characters it must replace', () => {
     assert.notEqual(jobIdFor('Run_1', 'x', 1), jobIdFor('run-1', 'x', 1));
+    assert.notEqual(jobIdFor('ABC', 'x', 1), jobIdFor('abc', 'x', 1));
     assert.notEqual(jobIdFor('a.b', 'x', 1), jobIdFor('a-b', 'x', 1));
     assert.notEqual(jobIdFor('r', 'x', 1), jobIdFor('r', 'x', 2));
     const long = 'r'.repeat(80);
