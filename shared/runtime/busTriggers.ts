@@ -6,8 +6,11 @@ import type { Logger } from './logger.js';
 /**
  * Delivers queue messages to Service Bus-triggered functions with the trigger's semantics:
  * the handler gets the body, completion on success, abandon on failure (so the bus redelivers
- * and dead-letters at its max delivery count).
+ * and dead-letters at its max delivery count). Each pump locks one message at a time, so no
+ * message waits with its lock ticking behind another one's handler; a few pumps per queue
+ * give concurrency, as the host's maxConcurrentCalls does.
  */
+const pumpsPerQueue = 4;
 export function startBusTriggers(options: {
   bus: Bus;
   logger: Logger;
@@ -18,14 +21,14 @@ export function startBusTriggers(options: {
   const loops: Promise<void>[] = [];
   for (const fn of functionsByTrigger('serviceBusTrigger')) {
     const queue = resolveAppSetting(stringOption(fn.trigger.queueName), options.env);
-    loops.push(pump(fn, queue));
+    for (let i = 0; i < pumpsPerQueue; i++) loops.push(pump(fn, queue));
     options.logger.info(`queue ${queue} -> ${fn.name}`);
   }
 
   async function pump(fn: RegisteredFunction, queue: string): Promise<void> {
     while (!stopped) {
       try {
-        const messages = await options.bus.receive(queue, { maxMessages: 8, maxWaitMs: 250 });
+        const messages = await options.bus.receive(queue, { maxMessages: 1, maxWaitMs: 250 });
         for (const message of messages) {
           const context = invocationContextFor(fn, options.logger, {
             inputs: options.inputs(),

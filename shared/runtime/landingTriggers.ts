@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Lake, LakeEntry } from '../ports/lake.js';
+import { compileBlobPath } from './blobPath.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
 import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
@@ -26,10 +27,10 @@ export function startLandingTriggers(options: {
   stateFile: string;
   intervalMs?: number;
 }): () => Promise<void> {
-  const watched = functionsByTrigger('blobTrigger').map((fn) => ({
-    fn,
-    pattern: resolveAppSetting(stringOption(fn.trigger.path), options.env),
-  }));
+  const watched = functionsByTrigger('blobTrigger').map((fn) => {
+    const pattern = resolveAppSetting(stringOption(fn.trigger.path), options.env);
+    return { fn, pattern, path: compileBlobPath(pattern) };
+  });
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -37,39 +38,46 @@ export function startLandingTriggers(options: {
 
   const poll = async (): Promise<void> => {
     const seen = await readSeen(options.stateFile);
-    for (const { fn, pattern } of watched) {
-      const container = pattern.split('/')[0] ?? '';
+    for (const { fn, path } of watched) {
       const entries = await options.lake
-        .list(container, { recursive: true })
+        .list(path.listPrefix, { recursive: true })
         .catch(() => [] as LakeEntry[]);
       for (const entry of entries) {
         if (entry.isDirectory || stopped) continue;
+        const bindings = path.match(entry.path);
+        if (!bindings) continue;
         const key = `${fn.name}:${entry.path}`;
         const version = `${entry.size}:${entry.lastModified}`;
+        // Poison is counted per version, like the host's blob receipts per ETag: a corrected
+        // upload of the same name is delivered again.
+        const attemptKey = `${key}@${version}`;
         if (seen.delivered[key] === version) continue;
         if (previous.get(key) !== version) {
           previous.set(key, version);
           continue;
         }
-        if ((seen.failures[key] ?? 0) >= maxAttempts) continue;
-        const ok = await deliver(fn, entry);
+        if ((seen.failures[attemptKey] ?? 0) >= maxAttempts) continue;
+        const ok = await deliver(fn, entry, bindings);
         if (ok) {
           seen.delivered[key] = version;
-          delete seen.failures[key];
+          delete seen.failures[attemptKey];
         } else {
-          seen.failures[key] = (seen.failures[key] ?? 0) + 1;
+          seen.failures[attemptKey] = (seen.failures[attemptKey] ?? 0) + 1;
         }
         await writeSeen(options.stateFile, seen);
       }
     }
   };
 
-  const deliver = async (fn: RegisteredFunction, entry: LakeEntry): Promise<boolean> => {
-    const name = entry.path.split('/').slice(1).join('/');
+  const deliver = async (
+    fn: RegisteredFunction,
+    entry: LakeEntry,
+    bindings: Record<string, string>,
+  ): Promise<boolean> => {
     const context = invocationContextFor(fn, options.logger, {
       inputs: options.inputs(),
       triggerMetadata: {
-        name,
+        ...bindings,
         blobTrigger: entry.path,
         uri: `lake://${entry.path}`,
         properties: { length: entry.size },

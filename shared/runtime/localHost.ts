@@ -80,7 +80,12 @@ export class LocalHost {
     const services = createLocalServices(config, options.clock ?? systemClock);
     configureServices(services);
     installFunctionsCore();
-    await import('../../functions/index.js');
+    try {
+      await import('../../functions/index.js');
+    } catch (error) {
+      await releaseLock();
+      throw error;
+    }
     const settings = { ...appSettingsOf(config), ...env };
     const host = new LocalHost({ ...options, stateDir, env: settings }, services, logger);
     host.stoppers.push(releaseLock);
@@ -113,6 +118,9 @@ export class LocalHost {
         res.end();
       });
     });
+    // The engine loads every instance before the first request can ask about one.
+    await this.engine.start();
+    this.stoppers.unshift(() => this.engine.stop());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port ?? 7071, hostname, () => resolve());
@@ -120,8 +128,6 @@ export class LocalHost {
     this.server = server;
     const address = server.address() as AddressInfo;
     this.baseUrl = `http://${hostname}:${address.port}`;
-    await this.engine.start();
-    this.stoppers.unshift(() => this.engine.stop());
     if (this.options.triggers !== false) {
       this.stoppers.unshift(
         startTimerTriggers({ logger: this.logger, clock: this.services.clock, env, inputs }),

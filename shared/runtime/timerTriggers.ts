@@ -37,7 +37,10 @@ export function startTimerTriggers(options: {
     let last = options.clock.now();
     const arm = (): void => {
       if (stopped) return;
-      const next = nextOccurrence(schedule, options.clock.now());
+      // From the later of now and the occurrence just fired: a timer that wakes a millisecond
+      // early must not fire the same occurrence twice.
+      const now = options.clock.now();
+      const next = nextOccurrence(schedule, now > last ? now : last);
       const handle = setTimeout(
         () => {
           handles.delete(handle);

@@ -7,8 +7,8 @@ import { after, describe, it } from 'node:test';
 import { repoRoot } from '../helpers/hostProcess.js';
 
 /**
- * Review findings that need more than one process. Each test states the correct behaviour and
- * is marked `todo` while the bug it demonstrates is open.
+ * Regression test from the review that needs more than one process: two hosts racing for a
+ * stale state-folder lock.
  */
 const lockModule = path.join(repoRoot, 'shared', 'runtime', 'stateDirLock.js');
 
@@ -51,7 +51,6 @@ describe('review: state-folder lock', () => {
     'lets only one of two hosts started together take over a stale lock',
     {
       timeout: 120_000,
-      todo: 'bug: stale-lock takeover is read-pid / rm / create-wx; a second taker removes the first one’s fresh lock and both hold it',
     },
     async () => {
       const deadPid = spawnSync(process.execPath, ['-e', '']).pid;

@@ -22,8 +22,9 @@ import { startLandingTriggers } from '../../shared/runtime/landingTriggers.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 
 /**
- * Review findings: each test states the correct behaviour and is marked `todo` while the bug it
- * demonstrates is open. Fixtures are registered with `df.app` like the app's own functions
+ * Regression tests from a review of the engine and the host: each states the correct behaviour
+ * a found bug violated (crash consistency, lost or repeated events, stale results of earlier
+ * executions, trigger semantics). Fixtures are registered with `df.app` like the app's own functions
  * (names prefixed `rv_`), and the engine is driven directly on a temporary folder.
  */
 installFunctionsCore();
@@ -220,272 +221,206 @@ async function waitRunning(engine: DurableEngine, id: string): Promise<void> {
 // ---- engine findings ----------------------------------------------------------------------
 
 describe('review: durable engine', () => {
-  it(
-    'keeps an event raised while an episode commits (inbox seq must not be reused)',
-    {
-      todo: 'bug: deliverInbox numbers a message from inst.inboxSeq, which lags while an episode is committing; the event gets a consumed seq and is dropped on reload',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_twoEvents', 'ev-1', null);
-      await waitRunning(engine, 'ev-1');
+  it('keeps an event raised while an episode commits (inbox seq must not be reused)', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_twoEvents', 'ev-1', null);
+    await waitRunning(engine, 'ev-1');
 
-      // While the episode that consumes event 'a' (seq 1) is committing, 'b' is raised and the
-      // host is stopped cleanly (e.g. Ctrl-C). raiseEvent('b') resolved, so 'b' is durable.
-      const store = storeOf(engine);
-      const original = store.appendEpisode.bind(store);
-      let stopping: Promise<void> | undefined;
-      store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-        if (!stopping) {
-          await engine.raiseEvent('ev-1', 'b', 2);
-          stopping = engine.stop();
-        }
-        return original(id, record);
-      };
-      await engine.raiseEvent('ev-1', 'a', 1);
-      await until('stop requested', () => stopping !== undefined);
-      await stopping;
+    // While the episode that consumes event 'a' (seq 1) is committing, 'b' is raised and the
+    // host is stopped cleanly (e.g. Ctrl-C). raiseEvent('b') resolved, so 'b' is durable.
+    const store = storeOf(engine);
+    const original = store.appendEpisode.bind(store);
+    let stopping: Promise<void> | undefined;
+    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
+      if (!stopping) {
+        await engine.raiseEvent('ev-1', 'b', 2);
+        stopping = engine.stop();
+      }
+      return original(id, record);
+    };
+    await engine.raiseEvent('ev-1', 'a', 1);
+    await until('stop requested', () => stopping !== undefined);
+    await stopping;
 
-      const restarted = await newEngine(root);
-      const s = await restarted.waitFor('ev-1', 3000);
-      const inbox = await readInbox(root, 'ev-1');
-      const seqs = `inbox seqs on disk: ${JSON.stringify(inbox.map((m) => [m.name, m.seq]))}`;
-      assert.equal(s?.runtimeStatus, 'Completed', `event 'b' was lost; ${seqs}`);
-      assert.deepEqual(s?.output, { a: 1, b: 2 });
-      assert.deepEqual(
-        inbox.map((m) => m.seq),
-        [1, 2],
-        seqs,
-      );
-    },
-  );
+    const restarted = await newEngine(root);
+    const s = await restarted.waitFor('ev-1', 3000);
+    const inbox = await readInbox(root, 'ev-1');
+    const seqs = `inbox seqs on disk: ${JSON.stringify(inbox.map((m) => [m.name, m.seq]))}`;
+    assert.equal(s?.runtimeStatus, 'Completed', `event 'b' was lost; ${seqs}`);
+    assert.deepEqual(s?.output, { a: 1, b: 2 });
+    assert.deepEqual(
+      inbox.map((m) => m.seq),
+      [1, 2],
+      seqs,
+    );
+  });
 
-  it(
-    'does not hand a purged incarnation’s activity result to a new instance with the same id',
-    {
-      todo: 'bug: runActivity matches completions by instance id + generation only; a re-created instance (generation 0 again) takes the old run’s result',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_oneActivity', 'same-id', 'old-run');
-      await until('old activity running', () => gate('old-run').entered);
-      await engine.terminate('same-id', 'restart it');
-      assert.equal((await engine.waitFor('same-id', 3000))?.runtimeStatus, 'Terminated');
+  it('does not hand a purged incarnation’s activity result to a new instance with the same id', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_oneActivity', 'same-id', 'old-run');
+    await until('old activity running', () => gate('old-run').entered);
+    await engine.terminate('same-id', 'restart it');
+    assert.equal((await engine.waitFor('same-id', 3000))?.runtimeStatus, 'Terminated');
 
-      // Same id again (startInstance purges the finished one, as a user restarting a run would).
-      await engine.startInstance('rv_oneActivity', 'same-id', 'new-run');
-      await until('new activity running', () => gate('new-run').entered);
-      gate('old-run').open(); // the first run's activity finishes late
-      await sleep(200);
-      gate('new-run').open();
+    // Same id again (startInstance purges the finished one, as a user restarting a run would).
+    await engine.startInstance('rv_oneActivity', 'same-id', 'new-run');
+    await until('new activity running', () => gate('new-run').entered);
+    gate('old-run').open(); // the first run's activity finishes late
+    await sleep(200);
+    gate('new-run').open();
 
-      const s = await engine.waitFor('same-id', 3000);
-      assert.equal(s?.runtimeStatus, 'Completed');
-      assert.equal(s?.output, 'new-run', 'the output must come from this run’s own activity');
-    },
-  );
+    const s = await engine.waitFor('same-id', 3000);
+    assert.equal(s?.runtimeStatus, 'Completed');
+    assert.equal(s?.output, 'new-run', 'the output must come from this run’s own activity');
+  });
 
-  it(
-    'runs a new child in each continue-as-new generation (default child instance id)',
-    {
-      todo: 'bug: the default child id `${parent}:${taskId}` repeats across generations and ensureChild treats the finished child of generation 0 as this generation’s',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_childPerGeneration', 'can-child', 0);
-      const s = await engine.waitFor('can-child', 5000);
-      assert.equal(s?.runtimeStatus, 'Completed', JSON.stringify(s));
-      assert.equal(s?.output, 'child saw 1');
-    },
-  );
+  it('runs a new child in each continue-as-new generation (default child instance id)', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_childPerGeneration', 'can-child', 0);
+    const s = await engine.waitFor('can-child', 5000);
+    assert.equal(s?.runtimeStatus, 'Completed', JSON.stringify(s));
+    assert.equal(s?.output, 'child saw 1');
+  });
 
-  it(
-    'runs a new child when a finished parent is started again with the same id',
-    {
-      todo: 'bug: children of a purged parent survive and are taken as the new parent’s children (ensureChild isOurs)',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_parentOfEcho', 'rerun', 'first');
-      assert.equal((await engine.waitFor('rerun', 5000))?.output, 'child saw "first"');
-      await engine.startInstance('rv_parentOfEcho', 'rerun', 'second');
-      const s = await engine.waitFor('rerun', 5000);
-      assert.equal(s?.output, 'child saw "second"');
-    },
-  );
+  it('runs a new child when a finished parent is started again with the same id', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_parentOfEcho', 'rerun', 'first');
+    assert.equal((await engine.waitFor('rerun', 5000))?.output, 'child saw "first"');
+    await engine.startInstance('rv_parentOfEcho', 'rerun', 'second');
+    const s = await engine.waitFor('rerun', 5000);
+    assert.equal(s?.output, 'child saw "second"');
+  });
 
-  it(
-    'does not deliver an abandoned child of an earlier generation into the current one',
-    {
-      todo: 'bug: deliverChildResult has no generation check; a child of generation 0 completes task 0 of generation 1 (an activity)',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_abandonChildThenCan', 'abandon', 0);
-      await until('generation 1 activity running', () => gate('gen1-activity').entered);
-      assert.ok(gate('child-result').entered, 'the generation-0 child is still running');
-      gate('child-result').open(); // the abandoned child finishes now
-      await sleep(200);
-      gate('gen1-activity').open();
-      const s = await engine.waitFor('abandon', 3000);
-      assert.equal(s?.runtimeStatus, 'Completed');
-      assert.equal(s?.output, 'gen1-activity');
-    },
-  );
+  it('does not deliver an abandoned child of an earlier generation into the current one', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_abandonChildThenCan', 'abandon', 0);
+    await until('generation 1 activity running', () => gate('gen1-activity').entered);
+    assert.ok(gate('child-result').entered, 'the generation-0 child is still running');
+    gate('child-result').open(); // the abandoned child finishes now
+    await sleep(200);
+    gate('gen1-activity').open();
+    const s = await engine.waitFor('abandon', 3000);
+    assert.equal(s?.runtimeStatus, 'Completed');
+    assert.equal(s?.output, 'gen1-activity');
+  });
 
-  it(
-    'starts every continue-as-new generation with fresh retry bookkeeping',
-    {
-      todo: 'bug: continueAsNew resets scheduled/completed but not givenUp/lastFailure; generation 1’s retry chain (same task id 0) gives up after one attempt',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      // Control: generation 1 on its own retries and succeeds.
-      await engine.startInstance('rv_retryPerGeneration', 'gen1-alone', 1);
-      assert.equal((await engine.waitFor('gen1-alone', 5000))?.output, 'ok on attempt 2');
+  it('starts every continue-as-new generation with fresh retry bookkeeping', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    // Control: generation 1 on its own retries and succeeds.
+    await engine.startInstance('rv_retryPerGeneration', 'gen1-alone', 1);
+    assert.equal((await engine.waitFor('gen1-alone', 5000))?.output, 'ok on attempt 2');
 
-      await engine.startInstance('rv_retryPerGeneration', 'can-retry', 0);
-      const s = await engine.waitFor('can-retry', 5000);
-      assert.equal(s?.runtimeStatus, 'Completed', JSON.stringify(s));
-      assert.equal(s?.output, 'ok on attempt 2');
-    },
-  );
+    await engine.startInstance('rv_retryPerGeneration', 'can-retry', 0);
+    const s = await engine.waitFor('can-retry', 5000);
+    assert.equal(s?.runtimeStatus, 'Completed', JSON.stringify(s));
+    assert.equal(s?.output, 'ok on attempt 2');
+  });
 
-  it(
-    'applies an acknowledged terminate even if the first attempt to write it fails',
-    {
-      todo: 'bug: runEpisodeFor’s catch puts inbound events back but drops the terminate taken from the inbox',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_twoEvents', 'term-io', null);
-      await waitRunning(engine, 'term-io');
-      const store = storeOf(engine);
-      const original = store.appendEpisode.bind(store);
-      let failures = 0;
-      store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-        if (failures++ === 0)
-          throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-        return original(id, record);
-      };
-      await engine.terminate('term-io', 'stop it');
-      const s = await engine.waitFor('term-io', 3000);
-      assert.equal(s?.runtimeStatus, 'Terminated');
-    },
-  );
+  it('applies an acknowledged terminate even if the first attempt to write it fails', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_twoEvents', 'term-io', null);
+    await waitRunning(engine, 'term-io');
+    const store = storeOf(engine);
+    const original = store.appendEpisode.bind(store);
+    let failures = 0;
+    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
+      if (failures++ === 0)
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      return original(id, record);
+    };
+    await engine.terminate('term-io', 'stop it');
+    const s = await engine.waitFor('term-io', 3000);
+    assert.equal(s?.runtimeStatus, 'Terminated');
+  });
 
-  it(
-    'does not deliver an event twice after a failed episode write and a restart',
-    {
-      todo: 'bug: on a failed commit the raised events move to pending but the retried episode records the old inboxSeq, so a restart re-delivers them',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_sameEventTwice', 'dup-ev', null);
-      await waitRunning(engine, 'dup-ev');
-      const store = storeOf(engine);
-      const original = store.appendEpisode.bind(store);
-      let failures = 0;
-      store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-        if (failures++ === 0)
-          throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-        return original(id, record);
-      };
-      await engine.raiseEvent('dup-ev', 'a', 'only once');
-      // The retried episode commits the event; the orchestrator now waits for a second 'a'.
-      await until('event committed', async () => {
-        const h = (await engine.getStatus('dup-ev', true))?.history ?? [];
-        return h.some((r) => r.kind === 'event');
-      });
-      await engine.stop();
+  it('does not deliver an event twice after a failed episode write and a restart', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_sameEventTwice', 'dup-ev', null);
+    await waitRunning(engine, 'dup-ev');
+    const store = storeOf(engine);
+    const original = store.appendEpisode.bind(store);
+    let failures = 0;
+    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
+      if (failures++ === 0)
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      return original(id, record);
+    };
+    await engine.raiseEvent('dup-ev', 'a', 'only once');
+    // The retried episode commits the event; the orchestrator now waits for a second 'a'.
+    await until('event committed', async () => {
+      const h = (await engine.getStatus('dup-ev', true))?.history ?? [];
+      return h.some((r) => r.kind === 'event');
+    });
+    await engine.stop();
 
-      const restarted = await newEngine(root);
-      const s = await restarted.waitFor('dup-ev', 1500);
-      assert.equal(s?.runtimeStatus, 'Running', `nobody raised a second 'a': ${JSON.stringify(s)}`);
-    },
-  );
+    const restarted = await newEngine(root);
+    const s = await restarted.waitFor('dup-ev', 1500);
+    assert.equal(s?.runtimeStatus, 'Running', `nobody raised a second 'a': ${JSON.stringify(s)}`);
+  });
 
-  it(
-    'keeps committed episodes after an append that failed half-way (ENOSPC) and was retried',
-    {
-      todo: 'bug: a failed append leaves a partial line; the retried record is glued onto it, and the next load truncates the history from there (committed episodes lost)',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      const store = storeOf(engine);
-      const original = store.appendEpisode.bind(store);
-      let calls = 0;
-      store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-        if (++calls === 2) {
-          // What writeFile leaves behind when the disk fills up in the middle of the line.
-          const line = JSON.stringify(record) + '\n';
-          await appendFile(path.join(root, id, 'history.jsonl'), line.slice(0, line.length >> 1));
-          throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
-            code: 'ENOSPC',
-          });
-        }
-        return original(id, record);
-      };
-      await engine.startInstance('rv_twoSteps', 'torn-mid', null);
-      const done = await engine.waitFor('torn-mid', 5000);
-      assert.equal(done?.runtimeStatus, 'Completed');
-      assert.equal(echoCalls.get('torn-mid'), 2);
-      await engine.stop();
+  it('keeps committed episodes after an append that failed half-way (ENOSPC) and was retried', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    const store = storeOf(engine);
+    const original = store.appendEpisode.bind(store);
+    let calls = 0;
+    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
+      if (++calls === 2) {
+        // What writeFile leaves behind when the disk fills up in the middle of the line.
+        const line = JSON.stringify(record) + '\n';
+        await appendFile(path.join(root, id, 'history.jsonl'), line.slice(0, line.length >> 1));
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+          code: 'ENOSPC',
+        });
+      }
+      return original(id, record);
+    };
+    await engine.startInstance('rv_twoSteps', 'torn-mid', null);
+    const done = await engine.waitFor('torn-mid', 5000);
+    assert.equal(done?.runtimeStatus, 'Completed');
+    assert.equal(echoCalls.get('torn-mid'), 2);
+    await engine.stop();
 
-      const restarted = await newEngine(root);
-      const s = await restarted.getStatus('torn-mid');
-      assert.equal(s?.runtimeStatus, 'Completed', 'a completed run must stay completed');
-      await restarted.waitFor('torn-mid', 2000);
-      assert.equal(echoCalls.get('torn-mid'), 2, 'no activity runs again');
-    },
-  );
+    const restarted = await newEngine(root);
+    const s = await restarted.getStatus('torn-mid');
+    assert.equal(s?.runtimeStatus, 'Completed', 'a completed run must stay completed');
+    await restarted.waitFor('torn-mid', 2000);
+    assert.equal(echoCalls.get('torn-mid'), 2, 'no activity runs again');
+  });
 
-  it(
-    'fails an orchestration whose output cannot be stored instead of retrying it forever',
-    {
-      todo: 'bug: a non-JSON output (BigInt, cycle) makes appendEpisode throw; runEpisodeFor treats it as storage trouble and replays the orchestrator every second forever',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_bigIntOutput', 'bigint', null);
-      const s = await engine.waitFor('bigint', 3000);
-      assert.equal(
-        s?.runtimeStatus,
-        'Failed',
-        JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)),
-      );
-    },
-  );
+  it('fails an orchestration whose output cannot be stored instead of retrying it forever', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_bigIntOutput', 'bigint', null);
+    const s = await engine.waitFor('bigint', 3000);
+    assert.equal(
+      s?.runtimeStatus,
+      'Failed',
+      JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)),
+    );
+  });
 });
 
 // ---- waiters ----------------------------------------------------------------------------------
 
 describe('review: engine waitFor', () => {
-  it(
-    'does not keep a waiter per poll on a long-running instance',
-    {
-      todo: 'bug: waitFor pushes a new waiter every second and only finish() removes them; a timed-out wait leaves its closures behind',
-    },
-    async () => {
-      const root = await newRoot();
-      const engine = await newEngine(root);
-      await engine.startInstance('rv_twoEvents', 'waiting', null);
-      await waitRunning(engine, 'waiting');
-      for (let i = 0; i < 5; i++) await engine.waitFor('waiting', 30);
-      const waiters = (engine as unknown as { waiters: Map<string, unknown[]> }).waiters;
-      assert.equal(waiters.get('waiting')?.length ?? 0, 0, 'no one is waiting any more');
-    },
-  );
+  it('does not keep a waiter per poll on a long-running instance', async () => {
+    const root = await newRoot();
+    const engine = await newEngine(root);
+    await engine.startInstance('rv_twoEvents', 'waiting', null);
+    await waitRunning(engine, 'waiting');
+    for (let i = 0; i < 5; i++) await engine.waitFor('waiting', 30);
+    const waiters = (engine as unknown as { waiters: Map<string, unknown[]> }).waiters;
+    assert.equal(waiters.get('waiting')?.length ?? 0, 0, 'no one is waiting any more');
+  });
 });
 
 // ---- host triggers ----------------------------------------------------------------------------
@@ -532,77 +467,69 @@ app.storageBlob('rv_landingIncoming', {
 });
 
 describe('review: landing trigger', () => {
-  it(
-    'delivers a new version of a file whose earlier version was poisoned',
-    {
-      todo: 'bug: the poison count is kept per path, not per version; after five failures a corrected upload of the same name is never delivered',
-    },
-    async () => {
-      const files = new Map([
-        ['rvland/scan.csv', { content: 'bad header', lastModified: '2024-01-01T00:00:00.000Z' }],
-      ]);
-      const stateFile = path.join(await newRoot(), 'landing-seen.json');
-      const stop = startLandingTriggers({
-        lake: memoryLake(files),
-        logger: silent,
-        env: {},
-        inputs: () => ({}),
-        stateFile,
-        intervalMs: 5,
+  it('delivers a new version of a file whose earlier version was poisoned', async () => {
+    const files = new Map([
+      ['rvland/scan.csv', { content: 'bad header', lastModified: '2024-01-01T00:00:00.000Z' }],
+    ]);
+    const stateFile = path.join(await newRoot(), 'landing-seen.json');
+    const stop = startLandingTriggers({
+      lake: memoryLake(files),
+      logger: silent,
+      env: {},
+      inputs: () => ({}),
+      stateFile,
+      intervalMs: 5,
+    });
+    try {
+      await until('five failed deliveries', async () => {
+        const seen = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as {
+          failures?: Record<string, number>;
+        };
+        // Failures are counted per version of the file (key `<function>:<path>@<version>`).
+        const counts = Object.entries(seen.failures ?? {})
+          .filter(([key]) => key.startsWith('rv_landingStrict:rvland/scan.csv@'))
+          .map(([, n]) => n);
+        return (counts[0] ?? 0) >= 5;
       });
-      try {
-        await until('five failed deliveries', async () => {
-          const seen = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as {
-            failures?: Record<string, number>;
-          };
-          return (seen.failures?.['rv_landingStrict:rvland/scan.csv'] ?? 0) >= 5;
-        });
-        // The user fixes the file and uploads it again under the same name.
-        files.set('rvland/scan.csv', {
-          content: 'good header, fixed',
-          lastModified: '2024-01-01T00:05:00.000Z',
-        });
-        await until(
-          'the fixed file delivered',
-          () => landed.some((l) => l.content === 'good header, fixed'),
-          2000,
-        );
-      } finally {
-        await stop();
-      }
-    },
-  );
+      // The user fixes the file and uploads it again under the same name.
+      files.set('rvland/scan.csv', {
+        content: 'good header, fixed',
+        lastModified: '2024-01-01T00:05:00.000Z',
+      });
+      await until(
+        'the fixed file delivered',
+        () => landed.some((l) => l.content === 'good header, fixed'),
+        2000,
+      );
+    } finally {
+      await stop();
+    }
+  });
 
-  it(
-    'delivers only files that match the trigger path',
-    {
-      todo: 'bug: the poller lists the whole container and ignores the rest of the blob path pattern',
-    },
-    async () => {
-      const files = new Map([
-        ['rvsub/incoming/a.h5', { content: 'a', lastModified: '2024-01-01T00:00:00.000Z' }],
-        ['rvsub/archive/b.h5', { content: 'b', lastModified: '2024-01-01T00:00:00.000Z' }],
-      ]);
-      const stop = startLandingTriggers({
-        lake: memoryLake(files),
-        logger: silent,
-        env: {},
-        inputs: () => ({}),
-        stateFile: path.join(await newRoot(), 'landing-seen.json'),
-        intervalMs: 5,
-      });
-      try {
-        await until('incoming file delivered', () =>
-          landed.some((l) => l.path === 'rvsub/incoming/a.h5'),
-        );
-        await sleep(100);
-      } finally {
-        await stop();
-      }
-      const delivered = landed.filter((l) => l.fn === 'rv_landingIncoming').map((l) => l.path);
-      assert.deepEqual(delivered, ['rvsub/incoming/a.h5']);
-    },
-  );
+  it('delivers only files that match the trigger path', async () => {
+    const files = new Map([
+      ['rvsub/incoming/a.h5', { content: 'a', lastModified: '2024-01-01T00:00:00.000Z' }],
+      ['rvsub/archive/b.h5', { content: 'b', lastModified: '2024-01-01T00:00:00.000Z' }],
+    ]);
+    const stop = startLandingTriggers({
+      lake: memoryLake(files),
+      logger: silent,
+      env: {},
+      inputs: () => ({}),
+      stateFile: path.join(await newRoot(), 'landing-seen.json'),
+      intervalMs: 5,
+    });
+    try {
+      await until('incoming file delivered', () =>
+        landed.some((l) => l.path === 'rvsub/incoming/a.h5'),
+      );
+      await sleep(100);
+    } finally {
+      await stop();
+    }
+    const delivered = landed.filter((l) => l.fn === 'rv_landingIncoming').map((l) => l.path);
+    assert.deepEqual(delivered, ['rvsub/incoming/a.h5']);
+  });
 });
 
 const handled = new Map<string, number>();
@@ -617,24 +544,18 @@ app.serviceBusQueue('rv_queueSlow', {
 });
 
 describe('review: queue trigger', () => {
-  it(
-    'handles each message once when every handler finishes well inside the lock duration',
-    {
-      todo: 'bug: the pump locks 8 messages at once and handles them one after another; later messages’ locks expire while they wait, so they are handled again',
-    },
-    async () => {
-      const bus = new FileBus({ root: await newRoot(), lockDurationMs: 400 });
-      await bus.send(
-        'rv-slow',
-        ['m1', 'm2', 'm3', 'm4'].map((messageId) => ({ messageId, body: { messageId } })),
-      );
-      const stop = startBusTriggers({ bus, logger: silent, env: {}, inputs: () => ({}) });
-      try {
-        await sleep(2000);
-      } finally {
-        await stop();
-      }
-      assert.deepEqual(Object.fromEntries(handled), { m1: 1, m2: 1, m3: 1, m4: 1 });
-    },
-  );
+  it('handles each message once when every handler finishes well inside the lock duration', async () => {
+    const bus = new FileBus({ root: await newRoot(), lockDurationMs: 400 });
+    await bus.send(
+      'rv-slow',
+      ['m1', 'm2', 'm3', 'm4'].map((messageId) => ({ messageId, body: { messageId } })),
+    );
+    const stop = startBusTriggers({ bus, logger: silent, env: {}, inputs: () => ({}) });
+    try {
+      await sleep(2000);
+    } finally {
+      await stop();
+    }
+    assert.deepEqual(Object.fromEntries(handled), { m1: 1, m2: 1, m3: 1, m4: 1 });
+  });
 });

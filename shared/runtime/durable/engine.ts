@@ -1,29 +1,48 @@
-import { describeValue } from '../../domain/describe.js';
-import { InvocationContext } from '../functionsApi.js';
 import { BatonError } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { InstanceQuery, InstanceStatus } from '../../ports/orchestrationClient.js';
+import { InvocationContext } from '../functionsApi.js';
+import { ActivityPool } from './activityPool.js';
 import {
   EventType,
   fromJsonText,
   isCompletionOf,
-  isScheduling,
   toJsonText,
-  type FailureDetails,
   type HistoryEvent,
 } from './historyEvents.js';
 import { foldWorkItems } from './historyFold.js';
+import {
+  childEnded,
+  creationRecord,
+  defaultChildId,
+  eventRaised,
+  executionEnded,
+  orchestratorStarted,
+  taskCompleted,
+  taskFailed,
+  timerFired,
+  toFailureDetails,
+  toSchedulingEvent,
+} from './historyRecords.js';
 import {
   InstanceStore,
   type EpisodeOutcome,
   type EpisodeRecord,
   type InboxMessage,
   type InstanceFacts,
-  type LoadedInstance,
 } from './instanceStore.js';
 import {
-  retryDelayMs,
+  freshGeneration,
+  indexEvent,
+  isTerminal,
+  loadLiveInstance,
+  toStatus,
+  type LiveInstance,
+  type QueuedInboxMessage,
+} from './liveInstance.js';
+import {
   runEpisode,
+  type EpisodeResult,
   type OrchestrationHandler,
   type ScheduledWork,
 } from './replay.js';
@@ -35,7 +54,9 @@ import {
  *
  * Activity results are kept in memory until the next episode commits them; a crash before that
  * re-runs the activity (activities are at-least-once and idempotent by design) but a result is
- * never recorded twice: completions for ids that already have one are dropped.
+ * never recorded twice: completions for ids that already have one are dropped, and results of
+ * an earlier execution under the same instance id (a restart, a continue-as-new) are told apart
+ * by the execution id.
  */
 export type ActivityHandler = (input: unknown, context: InvocationContext) => unknown;
 
@@ -57,57 +78,38 @@ export interface EngineOptions {
 
 interface ActivityWork {
   instanceId: string;
-  generation: number;
+  executionId: string;
   taskId: number;
   name: string;
   input: unknown;
 }
 
-interface LiveInstance {
-  facts: InstanceFacts;
-  generation: number;
-  seq: number;
+interface Inbound {
+  /** Everything the episode hands to the orchestrator, in order. */
+  events: HistoryEvent[];
+  /** The pending completions taken (put back if the episode cannot be committed). */
+  completions: HistoryEvent[];
+  /** The inbox messages taken (put back likewise). */
+  messages: QueuedInboxMessage[];
+  terminate?: string;
   inboxSeq: number;
-  start: HistoryEvent;
-  input: unknown;
-  /** Replay history of the current generation (episodes after the creation record). */
-  history: HistoryEvent[];
-  scheduled: Map<number, HistoryEvent>;
-  completed: Set<number>;
-  outcome: EpisodeOutcome;
-  lastUpdatedTime: string;
-  pending: HistoryEvent[];
-  inbox: InboxMessage[];
-  armedTimers: Map<number, NodeJS.Timeout>;
-  episodeRunning: boolean;
-  episodeTimer: NodeJS.Timeout | undefined;
-  lastEpisodeMs: number;
-  failures: number;
-  /** Activities of this instance queued or running; while some are, episodes wait to batch. */
-  activitiesInFlight: number;
-  /** The latest failure of each retry chain (keyed by the first attempt's task id). */
-  lastFailure: Map<number, FailureDetails>;
-  /** Retry chains that stop early (non-retriable error or retry timeout): no more real attempts. */
-  givenUp: Set<number>;
 }
 
-const terminal: ReadonlySet<string> = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
 const maxTimerDelay = 2 ** 31 - 1;
 
 export class DurableEngine {
   private readonly store: InstanceStore;
   private readonly live = new Map<string, LiveInstance>();
-  private readonly waiters = new Map<string, Array<() => void>>();
-  private readonly activityQueue: ActivityWork[] = [];
-  private activitiesRunning = 0;
-  private readonly activityIdle: Array<() => void> = [];
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly activities: ActivityPool<ActivityWork>;
   /** Set by stop(): nothing new is dispatched; what is outstanding is re-derived on restart. */
   private stopped = false;
-  private readonly concurrency: number;
 
   constructor(private readonly options: EngineOptions) {
     this.store = new InstanceStore(options.root);
-    this.concurrency = options.activityConcurrency ?? 32;
+    this.activities = new ActivityPool(options.activityConcurrency ?? 32, (work) =>
+      this.runActivity(work),
+    );
   }
 
   /** Loads every instance from disk and resumes whatever was unfinished. */
@@ -115,38 +117,35 @@ export class DurableEngine {
     await this.store.init();
     await this.store.sweepLeftovers();
     // Load everything before resuming anything: a parent's recovery looks up its children.
-    const loadedInstances: LiveInstance[] = [];
-    for (const id of await this.store.listIds()) {
-      const loaded = await this.store.load(id);
-      if (!loaded) continue;
-      const inst = this.fromDisk(loaded);
-      this.live.set(inst.facts.instanceId, inst);
-      loadedInstances.push(inst);
+    const loaded: LiveInstance[] = [];
+    const skip = (what: string, why: string): void =>
+      this.options.log?.('error', what, `skipped: ${why}`);
+    for (const id of await this.store.listIds((name) => skip(name, 'not an instance folder'))) {
+      try {
+        const found = await this.store.load(id);
+        if (!found) continue;
+        const inst = loadLiveInstance(found);
+        this.live.set(id, inst);
+        loaded.push(inst);
+      } catch (error) {
+        skip(id, error instanceof Error ? error.message : String(error));
+      }
     }
-    for (const inst of loadedInstances) this.resume(inst);
+    for (const inst of loaded) this.resume(inst);
   }
 
-  /** Stops dispatching; waits for running activities (bounded) so their results are not wasted. */
+  /** Stops dispatching; lets running activities finish (bounded) and commits their results. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     for (const inst of this.live.values()) {
       if (inst.episodeTimer) clearTimeout(inst.episodeTimer);
       inst.episodeTimer = undefined;
-      for (const t of inst.armedTimers.values()) clearTimeout(t);
-      inst.armedTimers.clear();
+      this.disarmTimers(inst);
     }
-    this.activityQueue.length = 0;
-    if (this.activitiesRunning > 0) {
-      await Promise.race([
-        new Promise<void>((resolve) => this.activityIdle.push(resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
-      ]);
-    }
+    await this.activities.close(graceMs);
     for (const inst of this.live.values()) while (inst.episodeRunning) await sleep(5);
-    // Commit the results that arrived while draining, so a clean stop wastes no finished work.
     for (const inst of this.live.values()) {
-      if (inst.pending.length > 0 && !terminal.has(inst.outcome.runtimeStatus))
-        await this.runEpisodeFor(inst, true);
+      if (inst.pending.length > 0 && !isTerminal(inst)) await this.runEpisodeFor(inst, true);
     }
   }
 
@@ -156,14 +155,14 @@ export class DurableEngine {
     name: string,
     instanceId: string,
     input: unknown,
-    parent?: { instanceId: string; taskId: number },
+    parent?: { instanceId: string; taskId: number; executionId: string },
   ): Promise<string> {
     if (!this.options.functions.orchestrator(name)) {
       throw new BatonError('not_found', `orchestrator '${name}' is not registered`);
     }
     const existing = this.live.get(instanceId);
     if (existing) {
-      if (!terminal.has(existing.outcome.runtimeStatus)) {
+      if (!isTerminal(existing)) {
         throw new BatonError(
           'conflict',
           `instance ${instanceId} is ${existing.outcome.runtimeStatus}`,
@@ -176,11 +175,11 @@ export class DurableEngine {
     if (parent) {
       facts.parentInstanceId = parent.instanceId;
       facts.parentTaskId = parent.taskId;
+      facts.parentExecutionId = parent.executionId;
     }
     const first = creationRecord(0, 0, name, input, now);
     await this.store.create(facts, first);
-    const inst = this.fromDisk({ facts, episodes: [first], inbox: [] });
-    this.resume(inst);
+    this.resume(loadLiveInstance({ facts, episodes: [first], inbox: [] }));
     return instanceId;
   }
 
@@ -190,9 +189,7 @@ export class DurableEngine {
     const status = toStatus(inst);
     if (withHistory) {
       // Finished instances keep no history in memory; read it back from disk.
-      const loaded = terminal.has(inst.outcome.runtimeStatus)
-        ? await this.store.load(instanceId)
-        : undefined;
+      const loaded = isTerminal(inst) ? await this.store.load(instanceId) : undefined;
       const events = loaded ? loaded.episodes.slice(1).flatMap((e) => e.events) : inst.history;
       status.history = foldWorkItems(events);
     }
@@ -214,7 +211,7 @@ export class DurableEngine {
 
   async raiseEvent(instanceId: string, eventName: string, data: unknown): Promise<void> {
     const inst = this.requireLive(instanceId);
-    if (terminal.has(inst.outcome.runtimeStatus)) {
+    if (isTerminal(inst)) {
       throw new BatonError(
         'conflict',
         `instance ${instanceId} is ${inst.outcome.runtimeStatus}; it takes no more events`,
@@ -225,13 +222,13 @@ export class DurableEngine {
 
   async terminate(instanceId: string, reason: string): Promise<void> {
     const inst = this.requireLive(instanceId);
-    if (terminal.has(inst.outcome.runtimeStatus)) return;
+    if (isTerminal(inst)) return;
     await this.deliverInbox(inst, { kind: 'terminate', reason });
   }
 
   async purge(instanceId: string): Promise<boolean> {
     const inst = this.live.get(instanceId);
-    if (inst && !terminal.has(inst.outcome.runtimeStatus)) {
+    if (inst && !isTerminal(inst)) {
       throw new BatonError(
         'conflict',
         `instance ${instanceId} is ${inst.outcome.runtimeStatus}; only finished instances can be purged`,
@@ -246,66 +243,257 @@ export class DurableEngine {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await this.getStatus(instanceId);
-      if (!status || terminal.has(status.runtimeStatus)) return status;
+      if (
+        !status ||
+        ['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus)
+      )
+        return status;
       const left = deadline - Date.now();
       if (left <= 0) return status;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 1000));
-        const list = this.waiters.get(instanceId) ?? [];
-        list.push(() => {
+        const waiters = this.waiters.get(instanceId) ?? new Set();
+        this.waiters.set(instanceId, waiters);
+        const wake = (): void => {
           clearTimeout(timer);
+          waiters.delete(wake);
+          if (waiters.size === 0 && this.waiters.get(instanceId) === waiters)
+            this.waiters.delete(instanceId);
           resolve();
-        });
-        this.waiters.set(instanceId, list);
+        };
+        const timer = setTimeout(wake, Math.min(left, 1000));
+        waiters.add(wake);
       });
     }
   }
 
   // ---- recovery ----------------------------------------------------------------------
 
-  private fromDisk(loaded: LoadedInstance): LiveInstance {
-    const { facts, episodes, inbox } = loaded;
-    const creation = episodes[0];
-    if (!creation) throw new Error(`instance ${facts.instanceId} has no creation record`);
-    const start = creation.events[0] as HistoryEvent;
-    const last = episodes[episodes.length - 1] as EpisodeRecord;
-    const history: HistoryEvent[] = [];
-    for (const e of episodes.slice(1)) history.push(...e.events);
-    const inst: LiveInstance = {
-      facts,
-      generation: creation.generation,
-      seq: last.seq,
-      inboxSeq: last.inboxSeq,
-      start,
-      input: fromJsonText(start.Input),
-      history,
-      scheduled: new Map(),
-      completed: new Set(),
-      outcome: last.outcome,
-      lastUpdatedTime: last.at,
-      pending: [],
-      inbox: inbox.filter((m) => m.seq > last.inboxSeq),
-      armedTimers: new Map(),
-      episodeRunning: false,
-      episodeTimer: undefined,
-      lastEpisodeMs: 0,
-      failures: 0,
-      activitiesInFlight: 0,
-      lastFailure: new Map(),
-      givenUp: new Set(),
-    };
-    for (const e of history) this.index(inst, e);
-    return inst;
+  /** Re-derives outstanding work from the history and sets the instance going again. */
+  private resume(inst: LiveInstance): void {
+    this.live.set(inst.facts.instanceId, inst);
+    if (isTerminal(inst)) {
+      this.forgetHistory(inst);
+      this.notifyParentIfNeeded(inst);
+      return;
+    }
+    for (const [taskId, e] of inst.scheduled) {
+      if (!inst.completed.has(taskId)) this.dispatch(inst, e);
+    }
+    this.kick(inst);
   }
 
-  private index(inst: LiveInstance, e: HistoryEvent): void {
-    if (isScheduling(e)) inst.scheduled.set(e.EventId, e);
-    if (e.GiveUp && e.RetryOf !== undefined) inst.givenUp.add(e.RetryOf);
-    const done = isCompletionOf(e);
-    if (done === undefined) return;
-    inst.completed.add(done);
-    if (e.FailureDetails)
-      inst.lastFailure.set(inst.scheduled.get(done)?.RetryOf ?? done, e.FailureDetails);
+  private dispatch(inst: LiveInstance, e: HistoryEvent): void {
+    if (this.stopped) return;
+    const givenUp = e.RetryOf !== undefined && inst.givenUp.has(e.RetryOf);
+    switch (e.EventType) {
+      case EventType.TaskScheduled:
+        if (givenUp) {
+          const last = inst.lastFailure.get(e.RetryOf as number) ?? {
+            ErrorType: 'Error',
+            ErrorMessage: 'retries given up',
+          };
+          inst.pending.push(taskFailed(e.EventId, last, this.nowIso()));
+          this.kick(inst);
+          break;
+        }
+        inst.activitiesInFlight++;
+        this.activities.enqueue({
+          instanceId: inst.facts.instanceId,
+          executionId: inst.executionId,
+          taskId: e.EventId,
+          name: e.Name ?? '',
+          input: fromJsonText(e.Input),
+        });
+        break;
+      case EventType.TimerCreated:
+        this.armTimer(inst, e.EventId, e.FireAt ?? e.Timestamp);
+        break;
+      case EventType.SubOrchestrationInstanceCreated:
+        if (givenUp) {
+          const last = inst.lastFailure.get(e.RetryOf as number);
+          this.deliverChildResult(inst, e.EventId, {
+            runtimeStatus: 'Failed',
+            error: last?.ErrorMessage ?? 'retries given up',
+          });
+          break;
+        }
+        void this.ensureChild(inst, e).catch((error: unknown) => this.logError(inst, error));
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- episodes ----------------------------------------------------------------------
+
+  private kick(inst: LiveInstance): void {
+    if (this.stopped || inst.episodeRunning || inst.episodeTimer || isTerminal(inst)) return;
+    const hasWork = inst.pending.length > 0 || inst.inbox.some((m) => m.durable) || inst.seq === 0;
+    if (!hasWork) return;
+    // Wait about as long as the last replay took, so that completions arriving meanwhile are
+    // delivered together: replay cost stays a bounded share of the time however wide the fan-out.
+    // With nothing in flight (a sequence of steps, a timer, an event) there is nothing to wait for.
+    const batching = inst.activitiesInFlight > 0 ? Math.min(250, inst.lastEpisodeMs) : 0;
+    const delay = batching + Math.min(1000, inst.failures * 100);
+    inst.episodeTimer = setTimeout(() => {
+      inst.episodeTimer = undefined;
+      void this.runEpisodeFor(inst);
+    }, delay);
+  }
+
+  private async runEpisodeFor(inst: LiveInstance, draining = false): Promise<void> {
+    if ((this.stopped && !draining) || inst.episodeRunning || isTerminal(inst)) return;
+    inst.episodeRunning = true;
+    const started = performance.now();
+    const inbound = this.takeInbound(inst);
+    try {
+      if (inbound.terminate !== undefined)
+        await this.commitTermination(inst, inbound.terminate, inbound.inboxSeq);
+      else await this.commitEpisode(inst, inbound);
+      inst.failures = 0;
+    } catch (error) {
+      // Storage trouble: nothing of this episode was committed. Put back exactly what was
+      // taken (the inbox messages as messages, so their seqs are consumed only once) and retry.
+      inst.pending.unshift(...inbound.completions);
+      inst.inbox.unshift(...inbound.messages);
+      inst.failures++;
+      this.logError(inst, error);
+    } finally {
+      inst.lastEpisodeMs = performance.now() - started;
+      inst.episodeRunning = false;
+    }
+    if (isTerminal(inst)) this.finish(inst);
+    else this.kick(inst);
+  }
+
+  private takeInbound(inst: LiveInstance): Inbound {
+    const events: HistoryEvent[] = [];
+    if (inst.seq === 0) events.push({ ...inst.start });
+    const completions: HistoryEvent[] = [];
+    const seen = new Set<number>();
+    for (const e of inst.pending) {
+      const id = isCompletionOf(e);
+      if (id === undefined || inst.completed.has(id) || seen.has(id) || !inst.scheduled.has(id))
+        continue;
+      seen.add(id);
+      completions.push(e);
+    }
+    events.push(...completions);
+    inst.pending = [];
+    // Only messages already on disk, in seq order: a later one may still be being appended.
+    const messages: QueuedInboxMessage[] = [];
+    while (inst.inbox[0]?.durable) messages.push(inst.inbox.shift() as QueuedInboxMessage);
+    let terminate: string | undefined;
+    let inboxSeq = inst.inboxSeq;
+    for (const m of messages) {
+      inboxSeq = Math.max(inboxSeq, m.seq);
+      if (m.kind === 'terminate') terminate ??= m.reason ?? 'terminated';
+      else events.push(eventRaised(m.name ?? '', m.input ?? 'null', m.at));
+    }
+    return {
+      events,
+      completions,
+      messages,
+      inboxSeq,
+      ...(terminate === undefined ? {} : { terminate }),
+    };
+  }
+
+  private async commitEpisode(inst: LiveInstance, inbound: Inbound): Promise<void> {
+    const now = this.options.clock.now();
+    const result = await this.replay(inst, inbound.events, now);
+    for (const e of inbound.completions) {
+      const failed = isCompletionOf(e);
+      if (failed !== undefined && e.FailureDetails)
+        inst.lastFailure.set(inst.scheduled.get(failed)?.RetryOf ?? failed, e.FailureDetails);
+    }
+    let built: { record: EpisodeRecord; scheduling: HistoryEvent[] };
+    try {
+      built = this.buildRecord(inst, inbound, result, now);
+      JSON.stringify(built.record);
+      if (result.status === 'ContinuedAsNew') JSON.stringify(result.continueAsNewInput ?? null);
+    } catch (error) {
+      // The orchestrator produced something JSON cannot carry (a BigInt, a cycle): the run
+      // fails with that reason instead of retrying a commit that can never succeed.
+      const reason = `orchestration state cannot be stored: ${error instanceof Error ? error.message : String(error)}`;
+      built = this.buildRecord(
+        inst,
+        inbound,
+        { status: 'Failed', error: reason, newWork: [] },
+        now,
+      );
+    }
+    const { record, scheduling } = built;
+    if (result.status === 'ContinuedAsNew' && record.outcome.runtimeStatus === 'Running') {
+      await this.continueAsNew(
+        inst,
+        result.continueAsNewInput,
+        inbound.inboxSeq,
+        now.toISOString(),
+        result.customStatus,
+      );
+      return;
+    }
+    await this.store.appendEpisode(inst.facts.instanceId, record);
+    this.applyRecord(inst, record);
+    for (const e of scheduling) this.dispatch(inst, e);
+  }
+
+  private async replay(
+    inst: LiveInstance,
+    events: HistoryEvent[],
+    now: Date,
+  ): Promise<EpisodeResult> {
+    const handler = this.options.functions.orchestrator(inst.facts.name);
+    if (!handler)
+      return {
+        status: 'Failed',
+        error: `orchestrator '${inst.facts.name}' is not registered`,
+        newWork: [],
+      };
+    return runEpisode(handler, {
+      instanceId: inst.facts.instanceId,
+      functionName: inst.facts.name,
+      input: inst.input,
+      ...(inst.facts.parentInstanceId ? { parentInstanceId: inst.facts.parentInstanceId } : {}),
+      history: inst.history,
+      recorded: inst.scheduled,
+      newEvents: events,
+      now,
+      log: (level, message) => this.options.log?.(level, inst.facts.instanceId, message),
+    });
+  }
+
+  private buildRecord(
+    inst: LiveInstance,
+    inbound: Inbound,
+    result: EpisodeResult,
+    now: Date,
+  ): { record: EpisodeRecord; scheduling: HistoryEvent[] } {
+    const nowIso = now.toISOString();
+    const childIdFor = (taskId: number): string =>
+      defaultChildId(inst.facts.instanceId, inst.executionId, taskId);
+    const scheduling = result.newWork.map((w) =>
+      toSchedulingEvent(w, childIdFor, now, this.shouldGiveUp(inst, w, now)),
+    );
+    const record: EpisodeRecord = {
+      seq: inst.seq + 1,
+      generation: inst.generation,
+      inboxSeq: inbound.inboxSeq,
+      events: [orchestratorStarted(nowIso), ...inbound.events, ...scheduling],
+      outcome: {
+        runtimeStatus: result.status === 'ContinuedAsNew' ? 'Running' : result.status,
+        ...(result.output !== undefined ? { output: result.output } : {}),
+        ...(result.error !== undefined ? { error: result.error } : {}),
+        ...(result.customStatus !== undefined ? { customStatus: result.customStatus } : {}),
+      },
+      at: nowIso,
+    };
+    if (result.status === 'Completed')
+      record.events.push(executionEnded('Completed', result.output, nowIso));
+    if (result.status === 'Failed')
+      record.events.push(executionEnded('Failed', result.error, nowIso));
+    return { record, scheduling };
   }
 
   /**
@@ -327,233 +515,6 @@ export class DurableEngine {
     );
   }
 
-  /** Re-derives outstanding work from the history and sets the instance going again. */
-  private resume(inst: LiveInstance): void {
-    this.live.set(inst.facts.instanceId, inst);
-    if (terminal.has(inst.outcome.runtimeStatus)) {
-      inst.history = [];
-      inst.scheduled.clear();
-      inst.completed.clear();
-      void this.notifyParentIfNeeded(inst);
-      return;
-    }
-    for (const [taskId, e] of inst.scheduled) {
-      if (inst.completed.has(taskId)) continue;
-      this.dispatch(inst, e);
-    }
-    this.kick(inst);
-  }
-
-  private dispatch(inst: LiveInstance, e: HistoryEvent): void {
-    if (this.stopped) return;
-    switch (e.EventType) {
-      case EventType.TaskScheduled:
-        if (e.RetryOf !== undefined && inst.givenUp.has(e.RetryOf)) {
-          inst.pending.push({
-            EventType: EventType.TaskFailed,
-            EventId: -1,
-            IsPlayed: false,
-            Timestamp: this.options.clock.now().toISOString(),
-            TaskScheduledId: e.EventId,
-            FailureDetails: inst.lastFailure.get(e.RetryOf) ?? {
-              ErrorType: 'Error',
-              ErrorMessage: 'retries given up',
-            },
-          });
-          this.kick(inst);
-          break;
-        }
-        inst.activitiesInFlight++;
-        this.enqueueActivity({
-          instanceId: inst.facts.instanceId,
-          generation: inst.generation,
-          taskId: e.EventId,
-          name: e.Name ?? '',
-          input: fromJsonText(e.Input),
-        });
-        break;
-      case EventType.TimerCreated:
-        this.armTimer(inst, e.EventId, e.FireAt ?? e.Timestamp);
-        break;
-      case EventType.SubOrchestrationInstanceCreated:
-        if (e.RetryOf !== undefined && inst.givenUp.has(e.RetryOf)) {
-          const last = inst.lastFailure.get(e.RetryOf);
-          this.deliverChildResult(inst, e.EventId, {
-            runtimeStatus: 'Failed',
-            error: last?.ErrorMessage ?? 'retries given up',
-          });
-          break;
-        }
-        void this.ensureChild(inst, e).catch((error: unknown) => this.logError(inst, error));
-        break;
-      default:
-        break;
-    }
-  }
-
-  // ---- episodes ----------------------------------------------------------------------
-
-  private kick(inst: LiveInstance): void {
-    if (this.stopped || inst.episodeRunning || inst.episodeTimer) return;
-    const hasWork = inst.pending.length > 0 || inst.inbox.length > 0 || inst.seq === 0;
-    if (!hasWork || terminal.has(inst.outcome.runtimeStatus)) return;
-    // Wait about as long as the last replay took, so that completions arriving meanwhile are
-    // delivered together: replay cost stays a bounded share of the time however wide the fan-out.
-    // With nothing in flight (a sequence of steps, a timer, an event) there is nothing to wait for.
-    const batching = inst.activitiesInFlight > 0 ? Math.min(250, inst.lastEpisodeMs) : 0;
-    const delay = batching + Math.min(1000, inst.failures * 100);
-    inst.episodeTimer = setTimeout(() => {
-      inst.episodeTimer = undefined;
-      void this.runEpisodeFor(inst);
-    }, delay);
-  }
-
-  private async runEpisodeFor(inst: LiveInstance, draining = false): Promise<void> {
-    if ((this.stopped && !draining) || inst.episodeRunning) return;
-    inst.episodeRunning = true;
-    const started = performance.now();
-    const inbound = this.takeInbound(inst);
-    try {
-      if (inbound.terminate !== undefined)
-        await this.commitTermination(inst, inbound.terminate, inbound.inboxSeq);
-      else await this.commitEpisode(inst, inbound.events, inbound.inboxSeq);
-      inst.failures = 0;
-    } catch (error) {
-      // Storage trouble: put the events back and try again shortly.
-      inst.pending.unshift(
-        ...inbound.events.filter((e) => e.EventType !== EventType.ExecutionStarted),
-      );
-      inst.failures++;
-      this.logError(inst, error);
-    } finally {
-      inst.lastEpisodeMs = performance.now() - started;
-      inst.episodeRunning = false;
-    }
-    if (terminal.has(inst.outcome.runtimeStatus)) this.finish(inst);
-    else this.kick(inst);
-  }
-
-  private takeInbound(inst: LiveInstance): {
-    events: HistoryEvent[];
-    terminate?: string;
-    inboxSeq: number;
-  } {
-    const events: HistoryEvent[] = [];
-    if (inst.seq === 0) events.push({ ...inst.start, Timestamp: inst.start.Timestamp });
-    const seen = new Set<number>();
-    for (const e of inst.pending) {
-      const id = isCompletionOf(e);
-      if (id === undefined) {
-        events.push(e);
-        continue;
-      }
-      if (inst.completed.has(id) || seen.has(id) || !inst.scheduled.has(id)) continue;
-      seen.add(id);
-      events.push(e);
-    }
-    inst.pending = [];
-    let terminate: string | undefined;
-    let inboxSeq = inst.inboxSeq;
-    for (const m of inst.inbox) {
-      inboxSeq = Math.max(inboxSeq, m.seq);
-      if (m.kind === 'terminate') terminate ??= m.reason ?? 'terminated';
-      else
-        events.push({
-          EventType: EventType.EventRaised,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: m.at,
-          Name: m.name ?? '',
-          Input: m.input ?? 'null',
-        });
-    }
-    inst.inbox = [];
-    return terminate === undefined ? { events, inboxSeq } : { events, terminate, inboxSeq };
-  }
-
-  private async commitEpisode(
-    inst: LiveInstance,
-    events: HistoryEvent[],
-    inboxSeq: number,
-  ): Promise<void> {
-    const handler = this.options.functions.orchestrator(inst.facts.name);
-    const now = this.options.clock.now();
-    const nowIso = now.toISOString();
-    const result = handler
-      ? await runEpisode(handler, {
-          instanceId: inst.facts.instanceId,
-          functionName: inst.facts.name,
-          input: inst.input,
-          ...(inst.facts.parentInstanceId ? { parentInstanceId: inst.facts.parentInstanceId } : {}),
-          history: inst.history,
-          recorded: inst.scheduled,
-          newEvents: events,
-          now,
-          log: (level, message) => this.options.log?.(level, inst.facts.instanceId, message),
-        })
-      : {
-          status: 'Failed' as const,
-          error: `orchestrator '${inst.facts.name}' is not registered`,
-          newWork: [],
-        };
-
-    for (const e of events) {
-      const failed = isCompletionOf(e);
-      if (failed !== undefined && e.FailureDetails) {
-        inst.lastFailure.set(inst.scheduled.get(failed)?.RetryOf ?? failed, e.FailureDetails);
-      }
-    }
-    const scheduling = result.newWork.map((w) =>
-      toSchedulingEvent(w, inst.facts.instanceId, now, this.shouldGiveUp(inst, w, now)),
-    );
-    const record: EpisodeRecord = {
-      seq: inst.seq + 1,
-      generation: inst.generation,
-      inboxSeq,
-      events: [
-        {
-          EventType: EventType.OrchestratorStarted,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: nowIso,
-        },
-        ...events,
-        ...scheduling,
-      ],
-      outcome: {
-        runtimeStatus: result.status === 'ContinuedAsNew' ? 'Running' : result.status,
-        ...(result.output !== undefined ? { output: result.output } : {}),
-        ...(result.error !== undefined ? { error: result.error } : {}),
-        ...(result.customStatus !== undefined ? { customStatus: result.customStatus } : {}),
-      },
-      at: nowIso,
-    };
-    if (result.status === 'Completed' || result.status === 'Failed') {
-      record.events.push({
-        EventType:
-          result.status === 'Completed' ? EventType.ExecutionCompleted : EventType.ExecutionFailed,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: nowIso,
-        OrchestrationStatus: result.status,
-        Result: toJsonText(result.status === 'Completed' ? result.output : result.error),
-      });
-    }
-    if (result.status === 'ContinuedAsNew') {
-      await this.continueAsNew(
-        inst,
-        result.continueAsNewInput,
-        inboxSeq,
-        nowIso,
-        result.customStatus,
-      );
-      return;
-    }
-    await this.store.appendEpisode(inst.facts.instanceId, record);
-    this.applyRecord(inst, record);
-    for (const e of scheduling) this.dispatch(inst, e);
-  }
-
   private applyRecord(inst: LiveInstance, record: EpisodeRecord): void {
     inst.seq = record.seq;
     inst.inboxSeq = record.inboxSeq;
@@ -561,10 +522,11 @@ export class DurableEngine {
     inst.lastUpdatedTime = record.at;
     for (const e of record.events) {
       inst.history.push(e);
-      this.index(inst, e);
+      indexEvent(inst, e);
     }
   }
 
+  /** A fresh history and a new execution: nothing of the old generation carries over. */
   private async continueAsNew(
     inst: LiveInstance,
     input: unknown,
@@ -572,24 +534,14 @@ export class DurableEngine {
     nowIso: string,
     customStatus: unknown,
   ): Promise<void> {
-    const generation = inst.generation + 1;
-    const first = creationRecord(generation, inboxSeq, inst.facts.name, input, nowIso);
+    const first = creationRecord(inst.generation + 1, inboxSeq, inst.facts.name, input, nowIso);
     if (customStatus !== undefined) first.outcome.customStatus = customStatus;
     await this.store.restartHistory(inst.facts.instanceId, first);
-    for (const t of inst.armedTimers.values()) clearTimeout(t);
-    inst.armedTimers.clear();
-    Object.assign(inst, {
-      generation,
-      seq: 0,
-      inboxSeq,
-      start: first.events[0],
-      input,
-      history: [],
-      scheduled: new Map(),
-      completed: new Set(),
-      outcome: first.outcome,
-      lastUpdatedTime: nowIso,
-    });
+    this.disarmTimers(inst);
+    const next = freshGeneration(inst.facts, first);
+    next.lastInboxSeq = inst.lastInboxSeq;
+    next.inbox = inst.inbox;
+    Object.assign(inst, next);
   }
 
   private async commitTermination(
@@ -597,7 +549,7 @@ export class DurableEngine {
     reason: string,
     inboxSeq: number,
   ): Promise<void> {
-    const nowIso = this.options.clock.now().toISOString();
+    const nowIso = this.nowIso();
     const record: EpisodeRecord = {
       seq: inst.seq + 1,
       generation: inst.generation,
@@ -623,42 +575,34 @@ export class DurableEngine {
   }
 
   private finish(inst: LiveInstance): void {
-    for (const t of inst.armedTimers.values()) clearTimeout(t);
-    inst.armedTimers.clear();
+    this.disarmTimers(inst);
+    this.forgetHistory(inst);
+    const waiters = this.waiters.get(inst.facts.instanceId);
+    this.waiters.delete(inst.facts.instanceId);
+    for (const wake of waiters ?? []) wake();
+    this.options.onTerminal?.(toStatus(inst));
+    this.notifyParentIfNeeded(inst);
+  }
+
+  private forgetHistory(inst: LiveInstance): void {
     inst.history = [];
     inst.scheduled.clear();
     inst.completed.clear();
-    const list = this.waiters.get(inst.facts.instanceId);
-    this.waiters.delete(inst.facts.instanceId);
-    for (const w of list ?? []) w();
-    this.options.onTerminal?.(toStatus(inst));
-    void this.notifyParentIfNeeded(inst);
+    inst.pending = [];
   }
 
   // ---- work ---------------------------------------------------------------------------
 
-  private enqueueActivity(work: ActivityWork): void {
-    this.activityQueue.push(work);
-    this.pumpActivities();
-  }
-
-  private pumpActivities(): void {
-    while (
-      !this.stopped &&
-      this.activitiesRunning < this.concurrency &&
-      this.activityQueue.length > 0
-    ) {
-      const work = this.activityQueue.shift() as ActivityWork;
-      this.activitiesRunning++;
-      void this.runActivity(work).finally(() => {
-        this.activitiesRunning--;
-        if (this.activitiesRunning === 0) for (const r of this.activityIdle.splice(0)) r();
-        this.pumpActivities();
-      });
-    }
-  }
-
   private async runActivity(work: ActivityWork): Promise<void> {
+    const current = (): LiveInstance | undefined => {
+      const inst = this.live.get(work.instanceId);
+      return inst && inst.executionId === work.executionId ? inst : undefined;
+    };
+    const before = current();
+    if (!before || isTerminal(before)) {
+      if (before) before.activitiesInFlight = Math.max(0, before.activitiesInFlight - 1);
+      return; // the execution that asked for it is gone: do not run work nobody waits for
+    }
     const handler = this.options.functions.activity(work.name);
     let completion: HistoryEvent;
     try {
@@ -670,15 +614,7 @@ export class DurableEngine {
           this.options.log?.(level, work.instanceId, `${work.name}: ${args.map(String).join(' ')}`),
         options: { trigger: { type: 'activityTrigger', name: 'input' } },
       });
-      const value = await handler(work.input, context);
-      completion = {
-        EventType: EventType.TaskCompleted,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: this.options.clock.now().toISOString(),
-        TaskScheduledId: work.taskId,
-        Result: toJsonText(value),
-      };
+      completion = taskCompleted(work.taskId, await handler(work.input, context), this.nowIso());
     } catch (error) {
       if (error instanceof Error && !(error instanceof BatonError && error.code !== 'internal')) {
         this.options.log?.(
@@ -687,58 +623,59 @@ export class DurableEngine {
           `${work.name} (task ${work.taskId}) failed: ${error.stack ?? error.message}`,
         );
       }
-      completion = {
-        EventType: EventType.TaskFailed,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: this.options.clock.now().toISOString(),
-        TaskScheduledId: work.taskId,
-        FailureDetails: toFailureDetails(error),
-      };
+      completion = taskFailed(work.taskId, toFailureDetails(error), this.nowIso());
     }
-    const inst = this.live.get(work.instanceId);
-    if (inst) inst.activitiesInFlight = Math.max(0, inst.activitiesInFlight - 1);
-    if (!inst || inst.generation !== work.generation || terminal.has(inst.outcome.runtimeStatus))
-      return;
+    const inst = current();
+    if (!inst) return;
+    inst.activitiesInFlight = Math.max(0, inst.activitiesInFlight - 1);
+    if (isTerminal(inst)) return;
     inst.pending.push(completion);
     this.kick(inst);
   }
 
   private armTimer(inst: LiveInstance, taskId: number, fireAt: string): void {
     if (inst.armedTimers.has(taskId)) return;
-    const delay = Math.max(0, Date.parse(fireAt) - this.options.clock.now().getTime());
+    const executionId = inst.executionId;
     const fire = (): void => {
+      if (inst.executionId !== executionId) return;
       const left = Date.parse(fireAt) - this.options.clock.now().getTime();
       if (left > 0) {
         inst.armedTimers.set(taskId, setTimeout(fire, Math.min(left, maxTimerDelay)));
         return;
       }
       inst.armedTimers.delete(taskId);
-      inst.pending.push({
-        EventType: EventType.TimerFired,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: this.options.clock.now().toISOString(),
-        TimerId: taskId,
-        FireAt: fireAt,
-      });
+      inst.pending.push(timerFired(taskId, fireAt, this.nowIso()));
       this.kick(inst);
     };
+    const delay = Math.max(0, Date.parse(fireAt) - this.options.clock.now().getTime());
     inst.armedTimers.set(taskId, setTimeout(fire, Math.min(delay, maxTimerDelay)));
   }
 
+  private disarmTimers(inst: LiveInstance): void {
+    for (const t of inst.armedTimers.values()) clearTimeout(t);
+    inst.armedTimers.clear();
+  }
+
+  // ---- sub-orchestrations ------------------------------------------------------------
+
+  private isChildOf(child: LiveInstance, parent: LiveInstance, taskId: number): boolean {
+    return (
+      child.facts.parentInstanceId === parent.facts.instanceId &&
+      child.facts.parentTaskId === taskId &&
+      child.facts.parentExecutionId === parent.executionId
+    );
+  }
+
   private async ensureChild(parent: LiveInstance, e: HistoryEvent): Promise<void> {
-    const childId = e.InstanceId ?? `${parent.facts.instanceId}:${e.EventId}`;
+    const childId =
+      e.InstanceId ?? defaultChildId(parent.facts.instanceId, parent.executionId, e.EventId);
     const child = this.live.get(childId);
     if (child) {
-      const isOurs =
-        child.facts.parentInstanceId === parent.facts.instanceId &&
-        child.facts.parentTaskId === e.EventId;
-      if (isOurs) {
-        if (terminal.has(child.outcome.runtimeStatus)) await this.notifyParentIfNeeded(child);
+      if (this.isChildOf(child, parent, e.EventId)) {
+        if (isTerminal(child)) this.notifyParentIfNeeded(child);
         return;
       }
-      if (!terminal.has(child.outcome.runtimeStatus)) {
+      if (!isTerminal(child)) {
         this.deliverChildResult(parent, e.EventId, {
           runtimeStatus: 'Failed',
           error: `instance ${childId} is already running`,
@@ -747,71 +684,62 @@ export class DurableEngine {
       }
       await this.purge(childId);
     }
-    await this.startInstance(e.Name ?? '', childId, fromJsonText(e.Input), {
-      instanceId: parent.facts.instanceId,
-      taskId: e.EventId,
-    }).catch((error: unknown) => {
+    try {
+      await this.startInstance(e.Name ?? '', childId, fromJsonText(e.Input), {
+        instanceId: parent.facts.instanceId,
+        taskId: e.EventId,
+        executionId: parent.executionId,
+      });
+    } catch (error) {
       this.deliverChildResult(parent, e.EventId, {
         runtimeStatus: 'Failed',
         error: error instanceof Error ? error.message : String(error),
       });
-    });
+    }
   }
 
-  private async notifyParentIfNeeded(child: LiveInstance): Promise<void> {
-    const parentId = child.facts.parentInstanceId;
-    const taskId = child.facts.parentTaskId;
-    if (parentId === undefined || taskId === undefined) return;
-    const parent = this.live.get(parentId);
-    if (!parent || terminal.has(parent.outcome.runtimeStatus)) return;
-    this.deliverChildResult(parent, taskId, child.outcome);
+  /** A finished child reports to the execution that started it, and to no other. */
+  private notifyParentIfNeeded(child: LiveInstance): void {
+    const { parentInstanceId, parentTaskId } = child.facts;
+    if (parentInstanceId === undefined || parentTaskId === undefined) return;
+    const parent = this.live.get(parentInstanceId);
+    if (!parent || isTerminal(parent) || !this.isChildOf(child, parent, parentTaskId)) return;
+    const scheduled = parent.scheduled.get(parentTaskId);
+    if (
+      scheduled?.EventType !== EventType.SubOrchestrationInstanceCreated ||
+      scheduled.InstanceId !== child.facts.instanceId
+    )
+      return;
+    this.deliverChildResult(parent, parentTaskId, child.outcome);
   }
 
   private deliverChildResult(parent: LiveInstance, taskId: number, outcome: EpisodeOutcome): void {
     if (parent.completed.has(taskId)) return;
-    const at = this.options.clock.now().toISOString();
-    parent.pending.push(
-      outcome.runtimeStatus === 'Completed'
-        ? {
-            EventType: EventType.SubOrchestrationInstanceCompleted,
-            EventId: -1,
-            IsPlayed: false,
-            Timestamp: at,
-            TaskScheduledId: taskId,
-            Result: toJsonText(outcome.output),
-          }
-        : {
-            EventType: EventType.SubOrchestrationInstanceFailed,
-            EventId: -1,
-            IsPlayed: false,
-            Timestamp: at,
-            TaskScheduledId: taskId,
-            FailureDetails: {
-              ErrorType: 'OrchestrationFailure',
-              ErrorMessage: outcome.error ?? describeValue(outcome.output ?? outcome.runtimeStatus),
-            },
-          },
-    );
+    parent.pending.push(childEnded(taskId, outcome, this.nowIso()));
     this.kick(parent);
   }
+
+  // ---- inbox ---------------------------------------------------------------------------
 
   private async deliverInbox(
     inst: LiveInstance,
     message: Omit<InboxMessage, 'seq' | 'at'>,
   ): Promise<void> {
-    const lastQueued = inst.inbox[inst.inbox.length - 1]?.seq ?? inst.inboxSeq;
-    const full: InboxMessage = {
+    const queued: QueuedInboxMessage = {
       ...message,
-      seq: lastQueued + 1,
-      at: this.options.clock.now().toISOString(),
+      seq: ++inst.lastInboxSeq,
+      at: this.nowIso(),
+      durable: false,
     };
-    inst.inbox.push(full);
+    inst.inbox.push(queued);
     try {
-      await this.store.appendInbox(inst.facts.instanceId, full);
+      const { durable: _durable, ...onDisk } = queued;
+      await this.store.appendInbox(inst.facts.instanceId, onDisk);
     } catch (error) {
-      inst.inbox = inst.inbox.filter((m) => m !== full);
+      inst.inbox = inst.inbox.filter((m) => m !== queued);
       throw error;
     }
+    queued.durable = true;
     this.kick(inst);
   }
 
@@ -821,6 +749,10 @@ export class DurableEngine {
     return inst;
   }
 
+  private nowIso(): string {
+    return this.options.clock.now().toISOString();
+  }
+
   private logError(inst: LiveInstance, error: unknown): void {
     this.options.log?.(
       'error',
@@ -828,103 +760,6 @@ export class DurableEngine {
       error instanceof Error ? (error.stack ?? error.message) : String(error),
     );
   }
-}
-
-function creationRecord(
-  generation: number,
-  inboxSeq: number,
-  name: string,
-  input: unknown,
-  at: string,
-): EpisodeRecord {
-  return {
-    seq: 0,
-    generation,
-    inboxSeq,
-    events: [
-      {
-        EventType: EventType.ExecutionStarted,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: at,
-        Name: name,
-        Input: toJsonText(input),
-      },
-    ],
-    outcome: { runtimeStatus: 'Pending' },
-    at,
-  };
-}
-
-function toSchedulingEvent(
-  work: ScheduledWork,
-  instanceId: string,
-  now: Date,
-  giveUp: boolean,
-): HistoryEvent {
-  const base = { EventId: work.taskId, IsPlayed: false, Timestamp: now.toISOString() };
-  const retry = 'retryOf' in work && work.retryOf !== undefined ? { RetryOf: work.retryOf } : {};
-  switch (work.kind) {
-    case 'activity':
-      return {
-        ...base,
-        ...retry,
-        EventType: EventType.TaskScheduled,
-        Name: work.name,
-        Input: toJsonText(work.input),
-      };
-    case 'subOrchestration':
-      return {
-        ...base,
-        ...retry,
-        EventType: EventType.SubOrchestrationInstanceCreated,
-        Name: work.name,
-        InstanceId: work.instanceId ?? `${instanceId}:${work.taskId}`,
-        Input: toJsonText(work.input),
-      };
-    case 'timer':
-      return { ...base, EventType: EventType.TimerCreated, FireAt: work.fireAt };
-    case 'retryTimer':
-      return {
-        ...base,
-        EventType: EventType.TimerCreated,
-        RetryOf: work.retryOf,
-        ...(giveUp ? { GiveUp: true } : {}),
-        FireAt: new Date(
-          now.getTime() + (giveUp ? 0 : retryDelayMs(work.retry, work.failures)),
-        ).toISOString(),
-      };
-  }
-}
-
-/**
- * What an activity's failure looks like in the history: type and message only. Stack traces
- * would bloat every later replay and carry machine paths; the engine logs them instead.
- */
-function toFailureDetails(error: unknown): FailureDetails {
-  if (error instanceof BatonError) {
-    return {
-      ErrorType: `BatonError.${error.code}`,
-      ErrorMessage: error.message,
-      IsNonRetriable: !error.retryable,
-    };
-  }
-  if (error instanceof Error) return { ErrorType: error.name, ErrorMessage: error.message };
-  return { ErrorType: 'Error', ErrorMessage: describeValue(error) };
-}
-
-function toStatus(inst: LiveInstance): InstanceStatus {
-  const o = inst.outcome;
-  return {
-    instanceId: inst.facts.instanceId,
-    name: inst.facts.name,
-    runtimeStatus: o.runtimeStatus,
-    input: inst.input ?? null,
-    output: (o.runtimeStatus === 'Failed' ? o.error : o.output) ?? null,
-    customStatus: o.customStatus ?? null,
-    createdTime: inst.facts.createdTime,
-    lastUpdatedTime: inst.lastUpdatedTime,
-  };
 }
 
 function sleep(ms: number): Promise<void> {

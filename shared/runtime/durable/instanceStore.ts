@@ -19,6 +19,8 @@ export interface InstanceFacts {
   createdTime: string;
   parentInstanceId?: string;
   parentTaskId?: number;
+  /** The parent's execution that asked for this child (see EpisodeRecord.executionId). */
+  parentExecutionId?: string;
 }
 
 export interface EpisodeOutcome {
@@ -33,6 +35,11 @@ export interface EpisodeRecord {
   seq: number;
   /** Generation: increases with each continue-as-new, which starts a fresh history. */
   generation: number;
+  /**
+   * On creation records: a random id of this execution (a new start or a continue-as-new).
+   * Late results of an earlier execution under the same instance id are told apart by it.
+   */
+  executionId?: string;
   /** Highest inbox seq consumed so far. */
   inboxSeq: number;
   events: HistoryEvent[];
@@ -100,8 +107,14 @@ export class InstanceStore {
   async restartHistory(instanceId: string, first: EpisodeRecord): Promise<void> {
     const file = path.join(this.dir(instanceId), 'history.jsonl');
     const tmp = `${file}.tmp-${randomUUID()}`;
-    await writeSynced(tmp, JSON.stringify(first) + '\n');
-    await fs.rename(tmp, file);
+    try {
+      await writeSynced(tmp, JSON.stringify(first) + '\n');
+      await fs.rename(tmp, file);
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
+    await syncDir(this.dir(instanceId));
   }
 
   async appendInbox(instanceId: string, message: InboxMessage): Promise<void> {
@@ -135,9 +148,22 @@ export class InstanceStore {
     return { facts, episodes, inbox };
   }
 
-  async listIds(): Promise<string[]> {
-    const names = await fs.readdir(this.root);
-    return names.filter((n) => !n.startsWith('.')).map(decodeInstanceId);
+  /** Instance folders; anything else (stray files, undecodable names) is reported and skipped. */
+  async listIds(onSkip: (name: string) => void = () => undefined): Promise<string[]> {
+    const out: string[] = [];
+    for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
+      if (entry.name.startsWith('.')) continue;
+      if (!entry.isDirectory()) {
+        onSkip(entry.name);
+        continue;
+      }
+      try {
+        out.push(decodeInstanceId(entry.name));
+      } catch {
+        onSkip(entry.name);
+      }
+    }
+    return out;
   }
 
   async remove(instanceId: string): Promise<boolean> {
@@ -182,11 +208,68 @@ async function writeSynced(file: string, text: string): Promise<void> {
   }
 }
 
-async function appendSynced(file: string, text: string): Promise<void> {
+const appendQueues = new Map<string, Promise<void>>();
+
+/** Appends to one file run one after another (a torn-tail repair must never see a live append). */
+function appendSynced(file: string, text: string): Promise<void> {
+  const previous = appendQueues.get(file) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => appendNow(file, text));
+  const settled = next.catch(() => undefined);
+  appendQueues.set(file, settled);
+  void settled.then(() => {
+    if (appendQueues.get(file) === settled) appendQueues.delete(file);
+  });
+  return next;
+}
+
+/**
+ * Appends and fsyncs one line. If the write or the sync fails, the file is cut back to its
+ * length before the call, so a retried append never lands behind half a line.
+ */
+async function appendNow(file: string, text: string): Promise<void> {
+  await cutTornTail(file);
   const handle = await fs.open(file, 'a');
+  let sizeBefore: number | undefined;
   try {
+    sizeBefore = (await handle.stat()).size;
     await handle.writeFile(text);
     await handle.sync();
+  } catch (error) {
+    if (sizeBefore !== undefined) await handle.truncate(sizeBefore).catch(() => undefined);
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A file that does not end with a newline holds the fragment of an append that failed (and
+ * whose clean-up failed too): it was never acknowledged, so it is cut before the next append,
+ * which would otherwise be glued onto it.
+ */
+async function cutTornTail(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r+');
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return;
+    const chunk = Buffer.alloc(Math.min(size, 64 * 1024));
+    let end = size;
+    for (;;) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await handle.read(chunk, 0, end - start, start);
+      const view = chunk.subarray(0, bytesRead);
+      if (end === size && view[view.length - 1] === 0x0a) return;
+      const newline = view.lastIndexOf(0x0a);
+      if (newline >= 0) {
+        await handle.truncate(start + newline + 1);
+        return;
+      }
+      if (start === 0) {
+        await handle.truncate(0);
+        return;
+      }
+      end = start;
+    }
   } finally {
     await handle.close();
   }
@@ -205,6 +288,13 @@ async function syncDir(dir: string): Promise<void> {
  * Reads complete lines; a torn tail (a crash in the middle of an append) is dropped and cut
  * off the file so that the next append starts on a clean line.
  */
+export class CorruptHistoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptHistoryError';
+  }
+}
+
 async function readJsonLines<T>(file: string): Promise<T[]> {
   let text: string;
   try {
@@ -223,7 +313,11 @@ async function readJsonLines<T>(file: string): Promise<T[]> {
     try {
       out.push(JSON.parse(line) as T);
     } catch {
-      break;
+      // Only the last line can be torn by a crash; a bad line with lines after it is damage
+      // that must not be "repaired" by cutting away committed history.
+      throw new CorruptHistoryError(
+        `${file}: line ${out.length + 1} is not JSON but lines follow it`,
+      );
     }
     offset = end + 1;
     goodBytes += Buffer.byteLength(line, 'utf8') + 1;

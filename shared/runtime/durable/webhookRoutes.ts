@@ -23,9 +23,9 @@ export async function handleDurableWebhook(
   url: URL,
   bodyText: string,
 ): Promise<WebhookReply> {
-  const parts = url.pathname.slice(webhookPrefix.length).split('/').map(decodeURIComponent);
   const q = url.searchParams;
   try {
+    const parts = url.pathname.slice(webhookPrefix.length).split('/').map(decodeURIComponent);
     if (method === 'POST' && parts[0] === 'orchestrators' && parts[1]) {
       const instanceId = parts[2] || randomUUID().replace(/-/g, '');
       const input = bodyText === '' ? undefined : (JSON.parse(bodyText) as unknown);
@@ -71,6 +71,7 @@ export async function handleDurableWebhook(
     return { status: 404, body: { message: 'unknown route' } };
   } catch (error) {
     if (error instanceof SyntaxError) return { status: 400, body: { message: 'body is not JSON' } };
+    if (error instanceof URIError) return { status: 400, body: { message: 'malformed path' } };
     if (isBatonError(error, 'not_found')) return { status: 404, body: { message: error.message } };
     if (isBatonError(error, 'conflict')) return { status: 409, body: { message: error.message } };
     if (isBatonError(error)) return { status: 400, body: { message: error.message } };
