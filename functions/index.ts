@@ -2,6 +2,13 @@
  * Every function of the app, registered once. The Azure Functions host loads this module
  * (package.json `main`); the local host (`baton up`) loads the very same module.
  */
+import { loadConfig } from '../shared/app/config.js';
+import { servicesConfigured } from '../shared/app/services.js';
+
+// Settings are checked when the app loads, so a missing or malformed one stops the app at
+// start-up with its name instead of failing the first request (the local host checked its own).
+if (!servicesConfigured()) loadConfig(process.env);
+
 import './http/runs.js';
 import './http/pipelines.js';
 import './http/health.js';

@@ -1,11 +1,13 @@
 import * as df from 'durable-functions';
 import { createHelloActivities } from '../../shared/app/activities/hello.js';
-import { services } from '../../shared/app/services.js';
+import { getServices } from '../../shared/app/services.js';
 
-const activities = (): ReturnType<typeof createHelloActivities> =>
-  createHelloActivities(services());
+const activities = async (): Promise<ReturnType<typeof createHelloActivities>> =>
+  createHelloActivities(await getServices());
 
-df.app.activity('sayHello', { handler: (input: unknown) => activities().sayHello(input) });
+df.app.activity('sayHello', {
+  handler: async (input: unknown) => (await activities()).sayHello(input),
+});
 df.app.activity('summarizeGreetings', {
-  handler: (input: unknown) => activities().summarizeGreetings(input),
+  handler: async (input: unknown) => (await activities()).summarizeGreetings(input),
 });

@@ -1,14 +1,14 @@
 import * as df from 'durable-functions';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { cancelJob, collectJobLogs, requestJobLaunch } from '../../shared/app/jobs.js';
-import { services } from '../../shared/app/services.js';
+import { getServices } from '../../shared/app/services.js';
 
 df.app.activity('requestJobLaunch', {
-  handler: (input: unknown) => requestJobLaunch(jobDepsOf(services()), input),
+  handler: async (input: unknown) => requestJobLaunch(jobDepsOf(await getServices()), input),
 });
 df.app.activity('cancelJob', {
-  handler: (input: unknown) => cancelJob(jobDepsOf(services()), input),
+  handler: async (input: unknown) => cancelJob(jobDepsOf(await getServices()), input),
 });
 df.app.activity('collectJobLogs', {
-  handler: (input: unknown) => collectJobLogs(jobDepsOf(services()), input),
+  handler: async (input: unknown) => collectJobLogs(jobDepsOf(await getServices()), input),
 });

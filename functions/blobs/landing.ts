@@ -1,13 +1,13 @@
 import { describeValue } from '../../shared/domain/describe.js';
 import { app } from '@azure/functions';
 import { recordLandedFile } from '../../shared/app/landing.js';
-import { services } from '../../shared/app/services.js';
+import { getServices } from '../../shared/app/services.js';
 
 app.storageBlob('registerLandedFile', {
   path: '%BATON_LANDING_PATH%/{name}',
   connection: 'LakeConnection',
   handler: async (blob, context) => {
-    const s = services();
+    const s = await getServices();
     const path =
       typeof context.triggerMetadata?.blobTrigger === 'string'
         ? context.triggerMetadata.blobTrigger

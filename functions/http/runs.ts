@@ -13,13 +13,13 @@ import {
   type RunDeps,
 } from '../../shared/app/runs.js';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
-import { services } from '../../shared/app/services.js';
+import { getServices } from '../../shared/app/services.js';
 import type { InvocationContext } from '../../shared/runtime/functionsApi.js';
 
 // Thin registrations: parse, call one use case, map the result. Logic lives in shared/app/runs.
 
-function deps(context: InvocationContext): RunDeps {
-  const s = services();
+async function deps(context: InvocationContext): Promise<RunDeps> {
+  const s = await getServices();
   return {
     client: DurableFunctionsClient.fromContext(context),
     state: s.state,
@@ -37,7 +37,7 @@ df.app.client.http('startRun', {
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 202,
-    jsonBody: await startRun(deps(context), await readJsonBody(request), callerOf(request)),
+    jsonBody: await startRun(await deps(context), await readJsonBody(request), callerOf(request)),
   })),
 });
 
@@ -46,7 +46,7 @@ df.app.client.http('listRuns', {
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
-    jsonBody: await listRuns(deps(context), Object.fromEntries(request.query.entries())),
+    jsonBody: await listRuns(await deps(context), Object.fromEntries(request.query.entries())),
   })),
 });
 
@@ -55,7 +55,7 @@ df.app.client.http('getRun', {
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
-    jsonBody: await getRun(deps(context), param(request, 'runId')),
+    jsonBody: await getRun(await deps(context), param(request, 'runId')),
   })),
 });
 
@@ -63,7 +63,7 @@ df.app.client.http('deleteRun', {
   route: 'runs/{runId}',
   methods: ['DELETE'],
   handler: jsonHandler(async (request, _client, context) => {
-    await deleteRun(deps(context), param(request, 'runId'));
+    await deleteRun(await deps(context), param(request, 'runId'));
     return { status: 204 };
   }),
 });
@@ -74,7 +74,7 @@ df.app.client.http('cancelRun', {
   handler: jsonHandler(async (request, _client, context) => ({
     status: 202,
     jsonBody: await cancelRun(
-      deps(context),
+      await deps(context),
       param(request, 'runId'),
       await readJsonBody(request),
       callerOf(request),
@@ -87,7 +87,7 @@ df.app.client.http('raiseRunEvent', {
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => {
     await raiseRunEvent(
-      deps(context),
+      await deps(context),
       param(request, 'runId'),
       param(request, 'eventName'),
       await readJsonBody(request),
@@ -102,7 +102,7 @@ df.app.client.http('getRunLogs', {
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
     jsonBody: await runLogs(
-      deps(context),
+      await deps(context),
       param(request, 'runId'),
       Object.fromEntries(request.query.entries()),
     ),

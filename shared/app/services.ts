@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { LakeLogStore } from '../adapters/lakeLogStore.js';
 import { FileBus } from '../adapters/local/fileBus.js';
 import { FileLogStore } from '../adapters/local/fileLogStore.js';
 import { FileStateStore } from '../adapters/local/fileStateStore.js';
@@ -13,8 +14,9 @@ import type { StateStore } from '../ports/stateStore.js';
 import { loadConfig, type BatonConfig } from './config.js';
 
 /**
- * The ports every activity and HTTP function works through. Built once per process from the
- * app settings; the local host may hand in its own instance (same adapters, its state dir).
+ * The ports every activity and function works through, built once per process from the app
+ * settings: local adapters by default, Azure ones where a setting chooses them. Azure SDKs are
+ * loaded only when chosen, so the local host starts without them.
  */
 export interface Services {
   config: BatonConfig;
@@ -26,7 +28,7 @@ export interface Services {
   clock: Clock;
 }
 
-let current: Services | undefined;
+let current: Promise<Services> | undefined;
 
 export function createLocalServices(config: BatonConfig, clock: Clock = systemClock): Services {
   const dir = (name: string): string => path.join(config.stateDir, name);
@@ -45,12 +47,56 @@ export function createLocalServices(config: BatonConfig, clock: Clock = systemCl
   };
 }
 
+/** Adapters as the settings choose them; each Azure one reaches its service with the app's identity. */
+export async function createServices(
+  config: BatonConfig,
+  clock: Clock = systemClock,
+): Promise<Services> {
+  const local = createLocalServices(config, clock);
+  const state =
+    config.BATON_STATE === 'cosmos'
+      ? (await import('../adapters/azure/cosmosStateStore.js')).createCosmosStateStore({
+          endpoint: config.BATON_COSMOS_ENDPOINT ?? '',
+          databaseId: config.BATON_COSMOS_DATABASE,
+        })
+      : local.state;
+  const lake =
+    config.BATON_LAKE === 'adls'
+      ? (await import('../adapters/azure/adlsLake.js')).createAdlsLake({
+          accountUrl: config.BATON_LAKE_ACCOUNT_URL ?? '',
+          fileSystem: config.BATON_LAKE_FILESYSTEM,
+        })
+      : local.lake;
+  const bus =
+    config.BATON_BUS === 'servicebus'
+      ? (await import('../adapters/azure/serviceBusBus.js')).createServiceBusBus({
+          fullyQualifiedNamespace: config.BATON_SERVICEBUS_NAMESPACE ?? '',
+        })
+      : local.bus;
+  const compute =
+    config.BATON_COMPUTE === 'aci'
+      ? (await import('../adapters/azure/aciCompute.js')).createAciBackend({
+          subscriptionId: config.BATON_ACI_SUBSCRIPTION_ID ?? '',
+          resourceGroup: config.BATON_ACI_RESOURCE_GROUP ?? '',
+          location: config.BATON_ACI_LOCATION ?? '',
+        })
+      : local.compute;
+  // Step logs live beside the data: in the lake when it is ADLS (append-free, file per append).
+  const logs = config.BATON_LAKE === 'adls' ? new LakeLogStore(lake, clock) : local.logs;
+  return { config, state, lake, bus, compute, logs, clock };
+}
+
+/** Hands the process its services (the local host does this before loading the functions). */
 export function configureServices(services: Services): void {
-  current = services;
+  current = Promise.resolve(services);
+}
+
+export function servicesConfigured(): boolean {
+  return current !== undefined;
 }
 
 /** The process-wide services; built from the environment on first use. */
-export function services(): Services {
-  current ??= createLocalServices(loadConfig(process.env));
+export function getServices(): Promise<Services> {
+  current ??= createServices(loadConfig(process.env));
   return current;
 }

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { describe, it } from 'node:test';
+import { AciBackend } from '../../shared/adapters/azure/aciCompute.js';
+import { AdlsLake } from '../../shared/adapters/azure/adlsLake.js';
+import { CosmosStateStore } from '../../shared/adapters/azure/cosmosStateStore.js';
+import { ServiceBusQueues } from '../../shared/adapters/azure/serviceBusBus.js';
+import { LakeLogStore } from '../../shared/adapters/lakeLogStore.js';
+import { FileBus } from '../../shared/adapters/local/fileBus.js';
+import { FileLogStore } from '../../shared/adapters/local/fileLogStore.js';
+import { FileStateStore } from '../../shared/adapters/local/fileStateStore.js';
+import { FolderLake } from '../../shared/adapters/local/folderLake.js';
+import { LocalProcessBackend } from '../../shared/adapters/local/processCompute.js';
+import { loadConfig } from '../../shared/app/config.js';
+import { createServices } from '../../shared/app/services.js';
+
+/** The settings choose the adapters (building clients contacts no service). */
+describe('services from settings', () => {
+  it('are the local adapters by default', async () => {
+    const s = await createServices(loadConfig({ BATON_STATE_DIR: os.tmpdir() }));
+    assert.ok(s.state instanceof FileStateStore);
+    assert.ok(s.lake instanceof FolderLake);
+    assert.ok(s.bus instanceof FileBus);
+    assert.ok(s.compute instanceof LocalProcessBackend);
+    assert.ok(s.logs instanceof FileLogStore);
+  });
+
+  it('are the Azure adapters when the settings choose them, with logs in the lake', async () => {
+    const s = await createServices(
+      loadConfig({
+        BATON_STATE: 'cosmos',
+        BATON_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+        BATON_LAKE: 'adls',
+        BATON_LAKE_ACCOUNT_URL: 'https://acct.dfs.core.windows.net',
+        BATON_BUS: 'servicebus',
+        BATON_SERVICEBUS_NAMESPACE: 'ns.servicebus.windows.net',
+        BATON_COMPUTE: 'aci',
+        BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000',
+        BATON_ACI_RESOURCE_GROUP: 'rg-jobs',
+        BATON_ACI_LOCATION: 'westeurope',
+      }),
+    );
+    try {
+      assert.ok(s.state instanceof CosmosStateStore);
+      assert.ok(s.lake instanceof AdlsLake);
+      assert.ok(s.bus instanceof ServiceBusQueues);
+      assert.ok(s.compute instanceof AciBackend);
+      assert.ok(s.logs instanceof LakeLogStore);
+    } finally {
+      await (s.bus as ServiceBusQueues).close();
+      (s.state as CosmosStateStore).dispose();
+    }
+  });
+
+  it('can mix: Azure state with local everything else', async () => {
+    const s = await createServices(
+      loadConfig({
+        BATON_STATE: 'cosmos',
+        BATON_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+        BATON_STATE_DIR: os.tmpdir(),
+      }),
+    );
+    try {
+      assert.ok(s.state instanceof CosmosStateStore);
+      assert.ok(s.lake instanceof FolderLake);
+      assert.ok(s.logs instanceof FileLogStore);
+    } finally {
+      (s.state as CosmosStateStore).dispose();
+    }
+  });
+});
