@@ -30,6 +30,11 @@ export interface LocalHostOptions {
   logger?: Logger;
   activityConcurrency?: number;
   env?: Record<string, string | undefined>;
+  /**
+   * The app's ports, when the caller builds them (tests that run the app on Azure adapters
+   * against local wire servers); otherwise the local adapters under the state folder.
+   */
+  services?: Services;
   /** Off for embedded one-shot commands that only need HTTP and the engine. */
   triggers?: boolean;
   landingIntervalMs?: number;
@@ -77,7 +82,7 @@ export class LocalHost {
     const config = loadConfig({ ...env, BATON_STATE_DIR: stateDir });
     const logger = options.logger ?? createLogger();
     const releaseLock = await acquireStateDirLock(stateDir);
-    const services = createLocalServices(config, options.clock ?? systemClock);
+    const services = options.services ?? createLocalServices(config, options.clock ?? systemClock);
     configureServices(services);
     installFunctionsCore();
     try {
