@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { jobIdFor, jobIdPattern } from '../domain/jobIds.js';
+import { jobSpecInputSchema } from '../domain/jobSpec.js';
 import { runIdSchema } from '../domain/runIds.js';
 import { parseInput } from '../domain/validation.js';
 import type { Bus } from '../ports/bus.js';
@@ -51,30 +52,6 @@ export interface JobDeps {
   logs: LogStore;
   queues: { launchJob: string; jobEvents: string };
 }
-
-const envSchema = z.record(
-  z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'),
-  z.string(),
-);
-
-export const jobSpecInputSchema = z
-  .object({
-    argv: z.array(z.string().min(1)).min(1),
-    image: z.string().min(1).max(400).optional(),
-    env: envSchema.optional(),
-    cpu: z.number().positive().max(64).optional(),
-    memoryGb: z.number().positive().max(512).optional(),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .positive()
-      .max(7 * 24 * 3600)
-      .optional(),
-  })
-  .strict();
-export type JobSpecInput = z.infer<typeof jobSpecInputSchema>;
 
 export const jobRequestSchema = z
   .object({

@@ -1,6 +1,7 @@
 import type * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
 import { z } from 'zod';
+import { jobSpecInputSchema } from '../domain/jobSpec.js';
 import { runJobAndWait, type JobOutcome } from './jobs.js';
 
 /**
@@ -8,21 +9,14 @@ import { runJobAndWait, type JobOutcome } from './jobs.js';
  * ended. It is the smallest user of the launch-job / job-events path that every container step
  * builds on, and what `baton run command` and scripts use to submit and wait.
  */
-export const commandParamsSchema = z
-  .object({
-    argv: z.array(z.string().min(1)).min(1),
-    image: z.string().min(1).max(400).optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
-    cpu: z.number().positive().max(64).optional(),
-    memoryGb: z.number().positive().max(512).optional(),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .positive()
-      .max(7 * 24 * 3600)
-      .default(3600),
-  })
-  .strict();
+export const commandParamsSchema = jobSpecInputSchema.extend({
+  timeoutSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 24 * 3600)
+    .default(3600),
+});
 export type CommandParams = z.infer<typeof commandParamsSchema>;
 
 export function* runCommand(

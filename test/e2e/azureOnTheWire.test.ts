@@ -6,7 +6,7 @@ import { jobIdFor } from '../../shared/domain/jobIds.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { startAzureWorld, type AzureWorld } from '../helpers/azureWorld.js';
-import { api } from '../helpers/hostProcess.js';
+import { api, runToEnd } from '../helpers/hostProcess.js';
 
 /**
  * The app on its Azure adapters, each talking through its real SDK to a local stand-in on the
@@ -38,25 +38,14 @@ describe('the app on Azure adapters over the wire', () => {
     await world.stop();
   });
 
-  async function runToEnd(body: unknown, runId: string): Promise<RunView> {
-    const started = await api<RunView>(`${host.url}/api/runs`, 'POST', {
-      ...(body as object),
-      runId,
-    });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    for (let i = 0; i < 300; i++) {
-      const view = (await api<RunView>(`${host.url}/api/runs/${runId}`)).body;
-      if (!['pending', 'running'].includes(view.status)) return view;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${runId} did not finish`);
-  }
+  const startAndWait = (body: Record<string, unknown>, runId: string): Promise<RunView> =>
+    runToEnd<RunView>(host.url, { ...body, runId }, 60_000);
 
   it(
     'runs hello: run documents in Cosmos DB, greetings and logs in ADLS',
     { timeout: 60_000 },
     async () => {
-      const view = await runToEnd({ pipeline: 'hello', params: { count: 4 } }, 'azure-hello');
+      const view = await startAndWait({ pipeline: 'hello', params: { count: 4 } }, 'azure-hello');
       assert.equal(view.status, 'completed', JSON.stringify(view));
       assert.equal(view.output?.files, 4);
       const run = await world.services.state.read('runs', 'azure-hello', 'azure-hello');
@@ -76,7 +65,7 @@ describe('the app on Azure adapters over the wire', () => {
     'runs a job as an ACI container group, through launch-job and job-events on Service Bus',
     { timeout: 60_000 },
     async () => {
-      const view = await runToEnd(
+      const view = await startAndWait(
         {
           pipeline: 'command',
           params: {

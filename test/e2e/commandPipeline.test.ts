@@ -7,7 +7,7 @@ import { jobsCollection, type JobRecord } from '../../shared/app/jobs.js';
 import { jobIdFor } from '../../shared/domain/jobIds.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
-import { api } from '../helpers/hostProcess.js';
+import { api, runToEnd } from '../helpers/hostProcess.js';
 
 /**
  * The job path end to end on the local host: POST /api/runs starts `runCommand`, whose
@@ -39,23 +39,11 @@ describe('command pipeline (launch-job → backend → watcher → job-events)',
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  async function runToEnd(params: unknown, runId: string): Promise<RunView> {
-    const started = await api<RunView>(`${host.url}/api/runs`, 'POST', {
-      pipeline: 'command',
-      runId,
-      params,
-    });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    for (let i = 0; i < 300; i++) {
-      const view = (await api<RunView>(`${host.url}/api/runs/${runId}`)).body;
-      if (!['pending', 'running'].includes(view.status)) return view;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${runId} did not finish`);
-  }
+  const runCommand = (params: unknown, runId: string): Promise<RunView> =>
+    runToEnd<RunView>(host.url, { pipeline: 'command', runId, params });
 
   it('runs a process and brings its output into the run logs', { timeout: 30_000 }, async () => {
-    const view = await runToEnd(
+    const view = await runCommand(
       { argv: ['node', '-e', 'console.log("hello from the job")'] },
       'cmd-ok',
     );
@@ -72,13 +60,13 @@ describe('command pipeline (launch-job → backend → watcher → job-events)',
   });
 
   it('fails the run with the exit code when the job fails', { timeout: 30_000 }, async () => {
-    const view = await runToEnd({ argv: ['node', '-e', 'process.exit(3)'] }, 'cmd-fail');
+    const view = await runCommand({ argv: ['node', '-e', 'process.exit(3)'] }, 'cmd-fail');
     assert.equal(view.status, 'failed');
     assert.match(view.error ?? '', /failed with exit code 3/);
   });
 
   it('fails the run when the job overruns its timeout', { timeout: 30_000 }, async () => {
-    const view = await runToEnd(
+    const view = await runCommand(
       { argv: ['node', '-e', 'setTimeout(() => {}, 60000)'], timeoutSeconds: 1 },
       'cmd-slow',
     );
@@ -90,7 +78,7 @@ describe('command pipeline (launch-job → backend → watcher → job-events)',
     'launches a job once even when its launch message is delivered again',
     { timeout: 30_000 },
     async () => {
-      const view = await runToEnd(
+      const view = await runCommand(
         {
           argv: ['node', '-e', 'require("fs").appendFileSync(process.env.COUNTER, "x")'],
           env: { COUNTER: path.join(stateDir, 'counter') },

@@ -98,3 +98,22 @@ export async function api<T>(
   const text = await response.text();
   return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
 }
+
+/** Starts a run over the HTTP API and polls until it is no longer pending or running. */
+export async function runToEnd<T extends { status: string }>(
+  baseUrl: string,
+  body: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const started = await api<T & { runId: string }>(`${baseUrl}/api/runs`, 'POST', body);
+  if (started.status !== 202)
+    throw new Error(`start failed: ${started.status} ${JSON.stringify(started.body)}`);
+  const runId = started.body.runId;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const view = (await api<T>(`${baseUrl}/api/runs/${runId}`)).body;
+    if (!['pending', 'running'].includes(view.status)) return view;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${runId} did not finish within ${timeoutMs} ms`);
+}

@@ -1,6 +1,6 @@
+import { listenOnLoopback } from './listenOnLoopback.js';
 import type { Server } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { CosmosClientOptions } from '@azure/cosmos';
 import { createHttpServer, createHttpsServer } from '@vercel/cosmosdb-server';
 
@@ -27,14 +27,7 @@ export async function startCosmosEmulator(
 ): Promise<CosmosEmulator> {
   const tls = options.tls ?? true;
   const server: Server = tls ? createHttpsServer() : createHttpServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   const agent = tls ? new https.Agent({ rejectUnauthorized: false }) : undefined;
   return {
     endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,

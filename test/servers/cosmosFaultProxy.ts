@@ -1,5 +1,5 @@
+import { listenOnLoopback } from './listenOnLoopback.js';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /** A canned reply the proxy sends instead of forwarding the request. */
 export interface CosmosFault {
@@ -61,14 +61,7 @@ export async function startCosmosFaultProxy(
     });
     req.pipe(outgoing);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     get forwarded() {

@@ -1,3 +1,4 @@
+import { listenOnLoopback } from './listenOnLoopback.js';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   createServer,
@@ -5,7 +6,6 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /**
  * A small in-memory stand-in for the ADLS Gen2 (DFS) REST API, just wide enough for what
@@ -755,14 +755,7 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   const url = `http://127.0.0.1:${port}`;
 
   return {

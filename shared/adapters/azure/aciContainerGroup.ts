@@ -1,3 +1,4 @@
+import { checkArgv, checkEnv } from '../../domain/jobSpec.js';
 import type { Container, ContainerGroup, ContainerState } from '@azure/arm-containerinstance';
 import { BatonError } from '../../domain/errors.js';
 import type { JobSpec, JobState, JobStatus } from '../../ports/compute.js';
@@ -33,7 +34,6 @@ export type AciOutcome = 'canceled' | 'timed_out';
  * '-', no '--'. Stricter than the port's job id pattern (which allows '--' and a trailing '-').
  */
 const containerGroupNamePattern = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$/;
-const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables whose names say they hold a secret go as `secureValue` (never echoed by ARM). */
 const secretNamePattern = /SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL|CONNECTION_?STRING/i;
 
@@ -259,17 +259,6 @@ function isoOf(value: Date | string | undefined): string | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
-function checkArgv(argv: unknown): string[] {
-  if (!Array.isArray(argv) || argv.length === 0) throw invalid('argv', 'must be a non-empty array');
-  return argv.map((arg: unknown, i) => {
-    if (typeof arg !== 'string' || arg.includes('\0')) {
-      throw invalid(`argv[${i}]`, 'must be a string without NUL');
-    }
-    if (i === 0 && arg === '') throw invalid('argv[0]', 'must not be empty');
-    return arg;
-  });
-}
-
 function checkImage(image: unknown): string {
   if (typeof image !== 'string' || image === '') {
     throw invalid('image', 'is required (no defaultImage is configured)');
@@ -286,20 +275,6 @@ function checkPositive(field: string, value: unknown): number | undefined {
     throw invalid(field, 'must be a positive number');
   }
   return value;
-}
-
-function checkEnv(env: unknown): Record<string, string> {
-  if (env === undefined) return {};
-  if (typeof env !== 'object' || env === null) throw invalid('env', 'must be an object');
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (!envNamePattern.test(key)) throw invalid(`env.${key}`, 'is not a valid variable name');
-    if (typeof value !== 'string' || value.includes('\0')) {
-      throw invalid(`env.${key}`, 'must be a string without NUL');
-    }
-    out[key] = value;
-  }
-  return out;
 }
 
 function invalid(field: string, why: string): BatonError {

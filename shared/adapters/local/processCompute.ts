@@ -1,3 +1,4 @@
+import { checkArgv, checkEnv } from '../../domain/jobSpec.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
@@ -35,7 +36,6 @@ export interface LocalProcessBackendOptions {
 export const inheritedEnvKeys = ['PATH', 'HOME', 'LANG', 'TMPDIR'] as const;
 
 const jobIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const supervisorFile = 'processSupervisor.mjs';
 /** A job folder with no supervisor after this long was abandoned mid-launch. */
 const launchGraceMs = 30_000;
@@ -311,31 +311,6 @@ function checkJobId(jobId: unknown): string {
     throw invalid('jobId', 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
   }
   return jobId;
-}
-
-function checkArgv(argv: unknown): string[] {
-  if (!Array.isArray(argv) || argv.length === 0) throw invalid('argv', 'must be a non-empty array');
-  return argv.map((arg: unknown, i) => {
-    if (typeof arg !== 'string' || arg.includes('\0')) {
-      throw invalid(`argv[${i}]`, 'must be a string without NUL');
-    }
-    if (i === 0 && arg === '') throw invalid('argv[0]', 'must not be empty');
-    return arg;
-  });
-}
-
-function checkEnv(env: unknown): Record<string, string> {
-  if (env === undefined) return {};
-  if (typeof env !== 'object' || env === null) throw invalid('env', 'must be an object');
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (!envNamePattern.test(key)) throw invalid(`env.${key}`, 'is not a valid variable name');
-    if (typeof value !== 'string' || value.includes('\0')) {
-      throw invalid(`env.${key}`, 'must be a string without NUL');
-    }
-    out[key] = value;
-  }
-  return out;
 }
 
 function checkTimeout(seconds: unknown): number | undefined {
