@@ -26,7 +26,7 @@ export function duration(ms: number | undefined): string {
 }
 
 export function stepCounts(run: RunViewDto): { done: number; failed: number; total: number } {
-  const steps = (run.steps ?? []).filter((s) => s.kind !== 'event');
+  const steps = (run.steps ?? []).filter((s) => s.kind !== 'event' && s.status !== 'canceled');
   return {
     done: steps.filter((s) => s.status === 'completed').length,
     failed: steps.filter((s) => s.status === 'failed').length,

@@ -11,9 +11,10 @@ export const runIdSchema = z
     'letters, digits, _ and - only (max 80), starting with a letter or digit',
   );
 
-/** `<pipeline>-<yyyymmddThhmmss>-<6 random hex>`: sortable by time and readable in a listing. */
+/** `<pipeline>-<yyyymmddthhmmss>-<6 random hex>`: sortable by time and readable in a listing. */
 export function newRunId(pipeline: string, now: Date, randomHex: string): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  // Lower case throughout, so ids derived from it (job ids, container group names) stay readable.
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase();
   const safe =
     pipeline
       .toLowerCase()

@@ -24,7 +24,8 @@ export interface StepView {
   name: string;
   kind: WorkItemRecord['kind'];
   taskId?: number;
-  status: 'scheduled' | 'completed' | 'failed';
+  /** `canceled`: a timer the run no longer waited for (a timeout that did not fire). */
+  status: 'scheduled' | 'completed' | 'failed' | 'canceled';
   attempts: StepAttempt[];
   instanceId?: string;
 }
@@ -112,6 +113,13 @@ export function toRunView(
   };
   if (status?.runtimeStatus === 'Failed' || status?.runtimeStatus === 'Terminated')
     view.error = describeValue(status.output ?? 'failed');
-  if (status?.history) view.steps = toSteps(status.history);
+  if (status?.history) {
+    const finished = view.status !== 'pending' && view.status !== 'running';
+    view.steps = toSteps(status.history).map((step) =>
+      finished && step.kind === 'timer' && step.status === 'scheduled'
+        ? { ...step, status: 'canceled' }
+        : step,
+    );
+  }
   return view;
 }

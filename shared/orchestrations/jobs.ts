@@ -46,7 +46,10 @@ export function* runJobAndWait(
   let outcome: JobOutcome;
   if (winner === ended) {
     timer.cancel();
-    outcome = { ...(ended.result as Omit<JobOutcome, 'jobId'>), jobId };
+    const event = ended.result as Omit<JobOutcome, 'jobId'>;
+    outcome = { jobId, state: event.state };
+    if (event.exitCode !== undefined) outcome.exitCode = event.exitCode;
+    if (event.message !== undefined) outcome.message = event.message;
   } else {
     yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
     outcome = { jobId, state: 'timed_out', message: `no end reported within ${timeoutSeconds} s` };

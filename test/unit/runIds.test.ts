@@ -8,7 +8,7 @@ const accepts = (id: string): boolean => runIdSchema.safeParse(id).success;
 
 const hex6 = fc.stringMatching(/^[0-9a-f]{6}$/);
 const hexAny = fc.stringMatching(/^[0-9a-f]{6,32}$/);
-// Four-digit years only: the stamp is fixed width (yyyymmddThhmmss) there.
+// Four-digit years only: the stamp is fixed width (yyyymmddthhmmss) there.
 const dates = fc.date({
   min: new Date('1970-01-01T00:00:00Z'),
   max: new Date('9999-12-31T23:59:59Z'),
@@ -68,19 +68,19 @@ describe('runIdSchema', () => {
 });
 
 describe('newRunId', () => {
-  it('is <pipeline>-<yyyymmddThhmmss>-<6 hex> in UTC', () => {
+  it('is <pipeline>-<yyyymmddthhmmss>-<6 hex> in UTC', () => {
     const id = newRunId('My Pipeline!', new Date('2024-03-05T07:08:09.123Z'), 'abcdef0123');
-    assert.equal(id, 'my-pipeline-20240305T070809-abcdef');
+    assert.equal(id, 'my-pipeline-20240305t070809-abcdef');
   });
 
   it('falls back to "run" when the pipeline name has no usable characters', () => {
     assert.equal(
       newRunId('***', new Date('2024-01-02T03:04:05Z'), '000000'),
-      'run-20240102T030405-000000',
+      'run-20240102t030405-000000',
     );
     assert.equal(
       newRunId('', new Date('2024-01-02T03:04:05Z'), '000000'),
-      'run-20240102T030405-000000',
+      'run-20240102t030405-000000',
     );
   });
 
@@ -89,9 +89,9 @@ describe('newRunId', () => {
       fc.property(pipelines, dates, hexAny, (pipeline, now, hex) => {
         const id = newRunId(pipeline, now, hex);
         assert.ok(accepts(id), id);
-        assert.match(id, /^[a-z0-9-]+-\d{8}T\d{6}-[0-9a-f]{6}$/);
+        assert.match(id, /^[a-z0-9-]+-\d{8}t\d{6}-[0-9a-f]{6}$/);
         assert.ok(id.endsWith(`-${hex.slice(0, 6)}`), id);
-        const prefix = id.slice(0, id.length - '-yyyymmddThhmmss-abcdef'.length);
+        const prefix = id.slice(0, id.length - '-yyyymmddthhmmss-abcdef'.length);
         assert.ok(prefix.length >= 1 && prefix.length <= 40, prefix);
       }),
       runs,

@@ -407,3 +407,37 @@ describe('toRunView', () => {
     assert.equal(view.steps?.[0]?.attempts.length, 2);
   });
 });
+
+describe('toRunView: timers of a finished run', () => {
+  it('shows a timer the finished run no longer waits for as canceled, and a pending run’s as scheduled', () => {
+    const history = [
+      {
+        kind: 'activity' as const,
+        name: 'requestJobLaunch',
+        taskId: 0,
+        status: 'completed' as const,
+      },
+      { kind: 'timer' as const, name: 'timer', taskId: 1, status: 'scheduled' as const },
+    ];
+    const record = {
+      runId: 'r',
+      pipeline: 'command',
+      params: {},
+      createdAt: '2024-01-01T00:00:00.000Z',
+    };
+    const base = {
+      instanceId: 'r',
+      name: 'runCommand',
+      input: null,
+      output: null,
+      customStatus: null,
+      createdTime: record.createdAt,
+      lastUpdatedTime: record.createdAt,
+      history,
+    };
+    const done = toRunView(record, { ...base, runtimeStatus: 'Completed' });
+    assert.equal(done.steps?.[1]?.status, 'canceled');
+    const running = toRunView(record, { ...base, runtimeStatus: 'Running' });
+    assert.equal(running.steps?.[1]?.status, 'scheduled');
+  });
+});
