@@ -11,6 +11,7 @@ if (!servicesConfigured()) loadConfig(process.env);
 
 import './http/runs.js';
 import './http/pipelines.js';
+import './http/datasets.js';
 import './http/health.js';
 import './orchestrators/hello.js';
 import './orchestrators/command.js';

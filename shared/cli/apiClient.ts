@@ -56,6 +56,31 @@ export const pipelineInfoSchema = z.object({
   params: z.unknown(),
 });
 
+export const datasetSchema = z.object({
+  name: z.string(),
+  owner: z.string(),
+  path: z.string(),
+  kind: z.enum(['file', 'folder']),
+  items: z.number(),
+  bytes: z.number(),
+  registeredAt: z.string(),
+  registeredBy: z.string(),
+});
+export type DatasetDto = z.infer<typeof datasetSchema>;
+
+export const datasetViewSchema = datasetSchema.extend({
+  present: z.boolean(),
+  files: z.array(z.object({ path: z.string(), name: z.string(), bytes: z.number() })),
+});
+export type DatasetViewDto = z.infer<typeof datasetViewSchema>;
+
+export const deletedDatasetSchema = z.object({
+  name: z.string(),
+  deleted: z.literal(true),
+  filesRemoved: z.boolean(),
+});
+export type DeletedDatasetDto = z.infer<typeof deletedDatasetSchema>;
+
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
@@ -151,5 +176,22 @@ export class ApiClient {
   }
   pipelines(): Promise<Array<z.infer<typeof pipelineInfoSchema>>> {
     return this.request(z.array(pipelineInfoSchema), 'GET', 'pipelines');
+  }
+  registerDataset(name: string, path: string): Promise<DatasetDto> {
+    return this.request(datasetSchema, 'POST', 'datasets', { name, path });
+  }
+  listDatasets(owner?: string): Promise<DatasetDto[]> {
+    const query = owner === undefined ? '' : `?${new URLSearchParams({ owner }).toString()}`;
+    return this.request(z.array(datasetSchema), 'GET', `datasets${query}`);
+  }
+  getDataset(name: string): Promise<DatasetViewDto> {
+    return this.request(datasetViewSchema, 'GET', `datasets/${encodeURIComponent(name)}`);
+  }
+  deleteDataset(name: string, removeFiles: boolean): Promise<DeletedDatasetDto> {
+    return this.request(
+      deletedDatasetSchema,
+      'DELETE',
+      `datasets/${encodeURIComponent(name)}${removeFiles ? '?removeFiles=true' : ''}`,
+    );
   }
 }

@@ -7,60 +7,14 @@ import { LocalHost } from '../runtime/localHost.js';
 import { createLogger } from '../runtime/logger.js';
 import { registeredFunctions } from '../runtime/functionRegistry.js';
 import type { RunViewDto } from './apiClient.js';
-import { advertFile, connect, type Connection, type GlobalOptions } from './connection.js';
+import { err, globals, out, positiveInt, withConnection } from './commandSupport.js';
+import { advertFile } from './connection.js';
+import { registerDatasetCommands } from './datasetCommands.js';
 import { renderLogs, renderRun, renderRunList, table } from './output.js';
 import { parseParams } from './params.js';
 import { waitForRun } from './waitForRun.js';
 
 /** The CLI's commands; each is a thin call to the HTTP API through a Connection. */
-const out = (text: string): void =>
-  void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string): void =>
-  void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
-
-function globals(command: Command): GlobalOptions {
-  const o = command.optsWithGlobals<{
-    endpoint?: string;
-    stateDir: string;
-    user?: string;
-    verbose?: boolean;
-    json?: boolean;
-  }>();
-  return {
-    stateDir: path.resolve(o.stateDir),
-    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-    ...(o.user ? { user: o.user } : {}),
-    verbose: o.verbose === true,
-    json: o.json === true,
-  };
-}
-
-async function withConnection<T>(
-  command: Command,
-  use: (c: Connection, g: GlobalOptions) => Promise<T>,
-): Promise<T> {
-  const g = globals(command);
-  const connection = await connect(g);
-  try {
-    return await use(connection, g);
-  } finally {
-    await connection.close();
-  }
-}
-
-const positiveInt =
-  (flag: string) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1)
-      throw new BatonError(
-        'validation',
-        `${flag}: expected a positive whole number, got "${value}"`,
-        { field: flag },
-      );
-    return n;
-  };
-
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function exitForRun(run: RunViewDto): void {
@@ -250,6 +204,8 @@ export function registerCommands(program: Command): void {
         out(g.json ? JSON.stringify({ deleted: runId }) : `deleted ${runId}`);
       });
     });
+
+  registerDatasetCommands(program);
 
   program
     .command('pipelines')

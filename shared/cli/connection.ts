@@ -42,7 +42,8 @@ export async function connect(options: GlobalOptions): Promise<Connection> {
   const host = await LocalHost.start({
     stateDir: options.stateDir,
     port: 0,
-    triggers: false,
+    // Triggers on: a run's jobs need the launch-job queue and the job watcher even when the
+    // host only lives for one command.
     logger: createLogger({ level: options.verbose ? 'debug' : 'warn' }),
   });
   return { api: new ApiClient(host.url, user), embedded: true, close: () => host.stop() };

@@ -59,6 +59,20 @@ describe('baton CLI', () => {
     assert.ok((JSON.parse(list.stdout) as unknown[]).length >= 2);
   });
 
+  it('runs a job embedded, with no host running (the embedded host runs the job triggers too)', async () => {
+    const run = await cli(
+      'run',
+      'command',
+      '-p',
+      'argv=["node","-e","console.log(6*7)"]',
+      '--json',
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const view = JSON.parse(run.stdout) as { status: string; output: { exitCode: number } };
+    assert.equal(view.status, 'completed');
+    assert.equal(view.output.exitCode, 0);
+  });
+
   it('reports user mistakes with exit 2, naming the field, without a stack trace', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', 'hello', '-p', 'count=0'], /params\.count/],

@@ -68,6 +68,10 @@ describe('HTTP functions under hostile input', () => {
       'getRunLogs',
       'listPipelines',
       'health',
+      'registerDataset',
+      'listDatasets',
+      'getDataset',
+      'deleteDataset',
     ]) {
       assert.ok(names.includes(expected), `${expected} not registered`);
     }
