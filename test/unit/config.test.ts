@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { allAzureSettings } from '../helpers/azureSettings.js';
 import fc from 'fast-check';
 import { appSettingsOf, loadConfig } from '../../shared/app/config.js';
 import { expectBatonError } from './batonErrorAssert.js';
@@ -114,18 +115,7 @@ describe('loadConfig: an Azure adapter without its settings fails at start-up', 
   }
 
   it('accepts a complete Azure configuration', () => {
-    const config = loadConfig({
-      BATON_STATE: 'cosmos',
-      BATON_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
-      BATON_LAKE: 'adls',
-      BATON_LAKE_ACCOUNT_URL: 'https://acct.dfs.core.windows.net',
-      BATON_BUS: 'servicebus',
-      BATON_SERVICEBUS_NAMESPACE: 'ns.servicebus.windows.net',
-      BATON_COMPUTE: 'aci',
-      BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000',
-      BATON_ACI_RESOURCE_GROUP: 'rg-jobs',
-      BATON_ACI_LOCATION: 'westeurope',
-    });
+    const config = loadConfig({ ...allAzureSettings });
     assert.equal(config.BATON_STATE, 'cosmos');
     assert.equal(config.BATON_LAKE_FILESYSTEM, 'lake');
     assert.equal(config.BATON_COSMOS_DATABASE, 'baton');

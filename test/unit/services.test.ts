@@ -13,6 +13,7 @@ import { FolderLake } from '../../shared/adapters/local/folderLake.js';
 import { LocalProcessBackend } from '../../shared/adapters/local/processCompute.js';
 import { loadConfig } from '../../shared/app/config.js';
 import { createServices } from '../../shared/app/services.js';
+import { allAzureSettings } from '../helpers/azureSettings.js';
 
 /** The settings choose the adapters (building clients contacts no service). */
 describe('services from settings', () => {
@@ -26,20 +27,7 @@ describe('services from settings', () => {
   });
 
   it('are the Azure adapters when the settings choose them, with logs in the lake', async () => {
-    const s = await createServices(
-      loadConfig({
-        BATON_STATE: 'cosmos',
-        BATON_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
-        BATON_LAKE: 'adls',
-        BATON_LAKE_ACCOUNT_URL: 'https://acct.dfs.core.windows.net',
-        BATON_BUS: 'servicebus',
-        BATON_SERVICEBUS_NAMESPACE: 'ns.servicebus.windows.net',
-        BATON_COMPUTE: 'aci',
-        BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000',
-        BATON_ACI_RESOURCE_GROUP: 'rg-jobs',
-        BATON_ACI_LOCATION: 'westeurope',
-      }),
-    );
+    const s = await createServices(loadConfig({ ...allAzureSettings }));
     try {
       assert.ok(s.state instanceof CosmosStateStore);
       assert.ok(s.lake instanceof AdlsLake);
