@@ -39,6 +39,8 @@ export const startRunRequestSchema = z
     pipeline: z.string().min(1).max(100),
     params: z.record(z.string(), z.unknown()).default({}),
     runId: runIdSchema.optional(),
+    /** Validate and show what would start, without starting anything. */
+    dryRun: z.boolean().default(false),
   })
   .strict();
 
@@ -55,6 +57,12 @@ export async function startRun(deps: RunDeps, body: unknown, user: string): Prom
     createdAt: now.toISOString(),
     createdBy: user,
   };
+  if (request.dryRun) {
+    const existing = await deps.state.read(runsCollection, runId, runId);
+    if (existing)
+      throw new BatonError('conflict', `run ${runId} already exists`, { field: 'runId' });
+    return { ...toRunView(record, undefined), dryRun: true };
+  }
   try {
     await deps.state.create(runsCollection, { id: runId, pk: runId, body: record });
   } catch (error) {

@@ -38,6 +38,7 @@ export const runViewSchema = z.object({
   error: z.string().optional(),
   progress: z.unknown(),
   steps: z.array(stepSchema).optional(),
+  dryRun: z.boolean().optional(),
 });
 export type RunViewDto = z.infer<typeof runViewSchema>;
 
@@ -139,11 +140,17 @@ export class ApiClient {
     return parsed.data;
   }
 
-  startRun(pipeline: string, params: Record<string, unknown>, runId?: string): Promise<RunViewDto> {
+  startRun(
+    pipeline: string,
+    params: Record<string, unknown>,
+    runId?: string,
+    dryRun = false,
+  ): Promise<RunViewDto> {
     return this.request(runViewSchema, 'POST', 'runs', {
       pipeline,
       params,
       ...(runId ? { runId } : {}),
+      ...(dryRun ? { dryRun } : {}),
     });
   }
   getRun(runId: string): Promise<RunViewDto> {

@@ -70,6 +70,7 @@ export function registerCommands(program: Command): void {
     .option('--params <json>', 'all parameters as one JSON object')
     .option('--run-id <id>', 'choose the run id (default: generated)')
     .option('--no-wait', 'return as soon as the run is accepted')
+    .option('--dry-run', 'validate the pipeline and its parameters and show the run; start nothing')
     .addOption(
       new Option('--timeout <seconds>', 'stop waiting after this long')
         .default(3600)
@@ -83,12 +84,20 @@ export function registerCommands(program: Command): void {
           params?: string;
           runId?: string;
           wait: boolean;
+          dryRun?: boolean;
           timeout: number;
         },
         command: Command,
       ) => {
         const params = parseParams(options.param, options.params);
         await withConnection(command, async ({ api, embedded }, g) => {
+          if (options.dryRun) {
+            const plan = await api.startRun(pipeline, params, options.runId, true);
+            if (!g.json)
+              err(`dry run: ${plan.pipeline} would start as ${plan.runId}; nothing was started`);
+            out(g.json ? JSON.stringify(plan) : renderRun(plan));
+            return;
+          }
           let run = await api.startRun(pipeline, params, options.runId);
           if (!g.json) err(`started ${run.runId} (${run.pipeline})`);
           if (options.wait) {

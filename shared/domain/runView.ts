@@ -41,6 +41,8 @@ export interface RunView {
   error?: string;
   progress: unknown;
   steps?: StepView[];
+  /** Set on the answer to a dry run: validated, nothing started. */
+  dryRun?: boolean;
 }
 
 export function toRunStatus(runtimeStatus: RuntimeStatus): RunStatus {

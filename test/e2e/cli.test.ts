@@ -73,6 +73,24 @@ describe('baton CLI', () => {
     assert.equal(view.output.exitCode, 0);
   });
 
+  it('validates a run with --dry-run and starts nothing', async () => {
+    const before = JSON.parse((await cli('runs', 'list', '--json')).stdout) as unknown[];
+    const dry = await cli('run', 'hello', '-p', 'count=5', '--dry-run', '--json');
+    assert.equal(dry.code, 0, dry.stderr);
+    const plan = JSON.parse(dry.stdout) as {
+      dryRun: boolean;
+      status: string;
+      params: { count: number };
+    };
+    assert.equal(plan.dryRun, true);
+    assert.deepEqual(plan.params, { count: 5, greeting: 'Hello', delayMs: 0 });
+    const after = JSON.parse((await cli('runs', 'list', '--json')).stdout) as unknown[];
+    assert.equal(after.length, before.length);
+    const bad = await cli('run', 'hello', '-p', 'count=0', '--dry-run');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /params\.count/);
+  });
+
   it('reports user mistakes with exit 2, naming the field, without a stack trace', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', 'hello', '-p', 'count=0'], /params\.count/],
