@@ -27,6 +27,7 @@ param taskHubName string = 'baton'
 @description('NCRONTAB schedules of the timer functions.')
 param heartbeatSchedule string = '0 */5 * * * *'
 param jobWatchSchedule string = '*/15 * * * * *'
+param pruneSchedule string = '0 0 * * * *'
 
 param tags object = {}
 
@@ -46,7 +47,7 @@ var names = {
 var cosmosDatabaseName = 'baton'
 // One container per StateStore collection; every document's partition key is its `pk` field
 // (runs and jobs: the run id, so a run's documents share a partition; system docs: their id).
-var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks']
+var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'retention']
 var lakeFileSystems = ['lake', 'landing']
 var queues = ['launch-job', 'job-events']
 
@@ -270,6 +271,7 @@ var batonSettings = [
   { name: 'BATON_BUS_MAX_DELIVERY_COUNT', value: string(maxDeliveryCount) }
   { name: 'BATON_HEARTBEAT_SCHEDULE', value: heartbeatSchedule }
   { name: 'BATON_JOB_WATCH_SCHEDULE', value: jobWatchSchedule }
+  { name: 'BATON_PRUNE_SCHEDULE', value: pruneSchedule }
   { name: 'BATON_LANDING_PATH', value: 'landing' }
   { name: 'BATON_JOB_EVENTS_QUEUE', value: 'job-events' }
   { name: 'BATON_LAUNCH_JOB_QUEUE', value: 'launch-job' }

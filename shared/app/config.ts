@@ -22,6 +22,8 @@ const configSchema = z.object({
   BATON_LAUNCH_JOB_QUEUE: z.string().min(1).default('launch-job'),
   /** NCRONTAB of the job watcher, which notices jobs that ended. */
   BATON_JOB_WATCH_SCHEDULE: z.string().min(1).default('*/5 * * * * *'),
+  /** NCRONTAB of the pruner, which deletes what retention says is due. */
+  BATON_PRUNE_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /** Azure: Cosmos DB account endpoint and database (BATON_STATE=cosmos). */

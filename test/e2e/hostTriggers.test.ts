@@ -44,7 +44,11 @@ describe('local host triggers', () => {
       port: 0,
       logger: createLogger({ level: 'silent' }),
       landingIntervalMs: 50,
-      env: { BATON_HEARTBEAT_SCHEDULE: '* * * * * *', BATON_BUS_MAX_DELIVERY_COUNT: '3' },
+      env: {
+        BATON_HEARTBEAT_SCHEDULE: '* * * * * *',
+        BATON_BUS_MAX_DELIVERY_COUNT: '3',
+        BATON_PRUNE_SCHEDULE: '* * * * * *',
+      },
     });
   });
   after(async () => {
@@ -92,6 +96,27 @@ describe('local host triggers', () => {
     await new Promise((r) => setTimeout(r, 300));
     const again = await host.services.state.query<LandedFile>(landedFilesCollection, {});
     assert.equal(again[0]?.etag, etag, 'not delivered a second time');
+  });
+
+  it('prunes what retention says is due, on the pruner timer', async () => {
+    const folder = path.join(stateDir, 'lake', 'scratch', 'scan-9');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'tmp.tif'), 'x');
+    const anonymous = await fetch(`${host.url}/api/retention/prune`, { method: 'POST' });
+    assert.equal(anonymous.status, 403, 'pruning on demand needs a signed-in user');
+    const scheduled = await fetch(`${host.url}/api/retention`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+      body: JSON.stringify({ path: 'scratch/scan-9', afterDays: 0, reason: 'test' }),
+    });
+    assert.equal(scheduled.status, 201);
+    await until('the folder pruned', async () => {
+      const entries = (await (
+        await fetch(`${host.url}/api/retention?state=pruned`)
+      ).json()) as unknown[];
+      return entries.length === 1 ? entries : undefined;
+    });
+    assert.equal(await host.services.lake.stat('scratch/scan-9/tmp.tif'), undefined);
   });
 
   it('relays a job-events message to the run waiting for that job', async () => {

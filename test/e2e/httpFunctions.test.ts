@@ -72,6 +72,9 @@ describe('HTTP functions under hostile input', () => {
       'listDatasets',
       'getDataset',
       'deleteDataset',
+      'listRetention',
+      'scheduleRetention',
+      'pruneRetentionNow',
     ]) {
       assert.ok(names.includes(expected), `${expected} not registered`);
     }
