@@ -10,6 +10,7 @@ import type { RunViewDto } from './apiClient.js';
 import { err, globals, out, positiveInt, withConnection } from './commandSupport.js';
 import { advertFile } from './connection.js';
 import { registerDatasetCommands } from './datasetCommands.js';
+import { registerLanduseCommands } from './landuseCommands.js';
 import { renderLogs, renderRun, renderRunList, table } from './output.js';
 import { parseParams } from './params.js';
 import { waitForRun } from './waitForRun.js';
@@ -215,6 +216,7 @@ export function registerCommands(program: Command): void {
     });
 
   registerDatasetCommands(program);
+  registerLanduseCommands(program);
 
   program
     .command('pipelines')

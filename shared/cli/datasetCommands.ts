@@ -2,23 +2,13 @@ import type { Command } from 'commander';
 import { parseDatasetName } from '../domain/datasets.js';
 import type { DatasetDto, DatasetViewDto } from './apiClient.js';
 import { out, withConnection } from './commandSupport.js';
-import { age, table } from './output.js';
+import { age, formatBytes, table } from './output.js';
 
 /**
  * `baton dataset register|list|show|delete`: Orchestra's dataset registry over `/api/datasets`.
  * Names are checked here before any host starts, so a bad name fails fast (exit 2) naming the
  * flag; the server checks them again.
  */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
-}
 
 export function renderDatasetList(list: DatasetDto[]): string {
   if (list.length === 0) return 'no datasets';

@@ -89,3 +89,14 @@ export function renderLogs(lines: LogLineDto[]): string {
     .map((l) => `${l.at} ${l.step.padEnd(16)} ${l.level.padEnd(5)} ${l.message}`)
     .join('\n');
 }
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
+}
