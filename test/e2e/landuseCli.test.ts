@@ -30,19 +30,23 @@ describe('baton landuse unpack', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('extracts only the files of the model year', async () => {
-    const out = path.join(dir, 'data');
-    const result = await runCli([
+  /** `baton landuse unpack` of the test archive into `output` (under the temp folder). */
+  const unpack = (year: string, output: string, ...flags: string[]) =>
+    runCli([
       'landuse',
       'unpack',
       '--model-year',
-      '2017',
+      year,
       '--input',
       path.join(dir, 'landuse.zip'),
       '--output',
-      out,
-      '--json',
+      path.join(dir, output),
+      ...flags,
     ]);
+
+  it('extracts only the files of the model year', async () => {
+    const out = path.join(dir, 'data');
+    const result = await unpack('2017', 'data', '--json');
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as { matched: number; written: number };
     assert.equal(report.written, 2);
@@ -51,46 +55,17 @@ describe('baton landuse unpack', () => {
   });
 
   it('lists without writing on --dry-run, and refuses to overwrite without --overwrite', async () => {
-    const out = path.join(dir, 'dry');
-    const dry = await runCli([
-      'landuse',
-      'unpack',
-      '--model-year',
-      '2018',
-      '--input',
-      path.join(dir, 'landuse.zip'),
-      '--output',
-      out,
-      '--dry-run',
-    ]);
+    const dry = await unpack('2018', 'dry', '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would extract 1 file/);
-    await assert.rejects(readdir(out));
-    const again = await runCli([
-      'landuse',
-      'unpack',
-      '--model-year',
-      '2017',
-      '--input',
-      path.join(dir, 'landuse.zip'),
-      '--output',
-      path.join(dir, 'data'),
-    ]);
+    await assert.rejects(readdir(path.join(dir, 'dry')));
+    const again = await unpack('2017', 'data');
     assert.equal(again.code, 2);
     assert.match(again.stderr, /exist/);
   });
 
   it('names the flag of a bad year or a missing archive, with exit 2 and no stack', async () => {
-    const badYear = await runCli([
-      'landuse',
-      'unpack',
-      '--model-year',
-      'soon',
-      '--input',
-      path.join(dir, 'landuse.zip'),
-      '--output',
-      path.join(dir, 'x'),
-    ]);
+    const badYear = await unpack('soon', 'x');
     assert.equal(badYear.code, 2);
     assert.match(badYear.stderr, /--model-year/);
     const missing = await runCli([

@@ -211,6 +211,17 @@ async function readInbox(root: string, id: string): Promise<InboxMessage[]> {
     .map((l) => JSON.parse(l) as InboxMessage);
 }
 
+/** The next episode write fails with EIO (nothing written); later ones go through. */
+function failFirstEpisodeWrite(engine: DurableEngine): void {
+  const store = storeOf(engine);
+  const original = store.appendEpisode.bind(store);
+  let failures = 0;
+  store.appendEpisode = async (id: string, record: EpisodeRecord) => {
+    if (failures++ === 0) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+    return original(id, record);
+  };
+}
+
 async function waitRunning(engine: DurableEngine, id: string): Promise<void> {
   await until(`${id} running`, async () => {
     const s = await engine.getStatus(id);
@@ -327,14 +338,7 @@ describe('review: durable engine', () => {
     const engine = await newEngine(root);
     await engine.startInstance('rv_twoEvents', 'term-io', null);
     await waitRunning(engine, 'term-io');
-    const store = storeOf(engine);
-    const original = store.appendEpisode.bind(store);
-    let failures = 0;
-    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-      if (failures++ === 0)
-        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      return original(id, record);
-    };
+    failFirstEpisodeWrite(engine);
     await engine.terminate('term-io', 'stop it');
     const s = await engine.waitFor('term-io', 3000);
     assert.equal(s?.runtimeStatus, 'Terminated');
@@ -345,14 +349,7 @@ describe('review: durable engine', () => {
     const engine = await newEngine(root);
     await engine.startInstance('rv_sameEventTwice', 'dup-ev', null);
     await waitRunning(engine, 'dup-ev');
-    const store = storeOf(engine);
-    const original = store.appendEpisode.bind(store);
-    let failures = 0;
-    store.appendEpisode = async (id: string, record: EpisodeRecord) => {
-      if (failures++ === 0)
-        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      return original(id, record);
-    };
+    failFirstEpisodeWrite(engine);
     await engine.raiseEvent('dup-ev', 'a', 'only once');
     // The retried episode commits the event; the orchestrator now waits for a second 'a'.
     await until('event committed', async () => {
