@@ -6,12 +6,16 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const benches = ['engine.bench.ts', 'scheduler.bench.ts'];
+const benches = ['engine.bench.ts', 'scheduler.bench.ts', 'tasks.bench.ts'];
 const flags = process.argv.slice(2);
 let failed = 0;
 for (const bench of benches) {
   const args =
-    bench === 'scheduler.bench.ts' ? flags.filter((f) => f !== '--quick' && f !== '--keep') : flags;
+    bench === 'scheduler.bench.ts'
+      ? flags.filter((f) => f !== '--quick' && f !== '--keep')
+      : bench === 'tasks.bench.ts'
+        ? flags.filter((f) => f !== '--keep')
+        : flags;
   const result = spawnSync(
     process.execPath,
     ['--import', 'tsx', path.join(import.meta.dirname, bench), ...args],

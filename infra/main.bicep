@@ -29,6 +29,12 @@ param heartbeatSchedule string = '0 */5 * * * *'
 param jobWatchSchedule string = '*/15 * * * * *'
 param pruneSchedule string = '0 0 * * * *'
 
+@description('NCRONTAB of the periodic task scheduler tick.')
+param schedulerSchedule string = '0 */5 * * * *'
+
+@description('Slots per compute backend (BATON_BACKEND_SLOTS syntax), e.g. aci=20,cpu=40,memoryGb=160.')
+param backendSlots string = 'aci=20'
+
 param tags object = {}
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
@@ -47,9 +53,9 @@ var names = {
 var cosmosDatabaseName = 'baton'
 // One container per StateStore collection; every document's partition key is its `pk` field
 // (runs and jobs: the run id, so a run's documents share a partition; system docs: their id).
-var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'retention']
+var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'taskJobs', 'scheduler', 'retention']
 var lakeFileSystems = ['lake', 'landing']
-var queues = ['launch-job', 'job-events']
+var queues = ['launch-job', 'job-events', 'schedule-tasks']
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -275,6 +281,11 @@ var batonSettings = [
   { name: 'BATON_LANDING_PATH', value: 'landing' }
   { name: 'BATON_JOB_EVENTS_QUEUE', value: 'job-events' }
   { name: 'BATON_LAUNCH_JOB_QUEUE', value: 'launch-job' }
+  { name: 'BATON_SCHEDULER_QUEUE', value: 'schedule-tasks' }
+  { name: 'BATON_SCHEDULER_SCHEDULE', value: schedulerSchedule }
+  { name: 'BATON_BACKEND_SLOTS', value: backendSlots }
+  { name: 'BATON_TASK_TEST_JOBS', value: '10' }
+  { name: 'BATON_TASK_RETRY_BACKOFF_SECONDS', value: '30' }
   { name: 'BATON_ACTIVITY_CONCURRENCY', value: '32' }
   { name: 'BATON_COSMOS_ENDPOINT', value: cosmos.properties.documentEndpoint }
   { name: 'BATON_COSMOS_DATABASE', value: cosmosDatabaseName }

@@ -2,11 +2,16 @@ import { app } from '@azure/functions';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { watchJobs } from '../../shared/app/jobs.js';
 import { getServices } from '../../shared/app/services.js';
+import { taskDepsOf } from '../../shared/app/taskDeps.js';
+import { watchTaskJobs } from '../../shared/app/taskJobs.js';
 
 app.timer('watchJobs', {
   schedule: '%BATON_JOB_WATCH_SCHEDULE%',
   handler: async (_timer, context) => {
-    const { checked, finished } = await watchJobs(jobDepsOf(await getServices()));
+    const services = await getServices();
+    const { checked, finished } = await watchJobs(jobDepsOf(services));
     if (finished > 0) context.log(`${finished} of ${checked} running jobs ended`);
+    const tasks = await watchTaskJobs(taskDepsOf(services));
+    if (tasks.ended > 0) context.log(`${tasks.ended} of ${tasks.checked} running task jobs ended`);
   },
 });

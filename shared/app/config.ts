@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
+import { parseBackendSlots } from '../domain/tasks.js';
 import { parseInput } from '../domain/validation.js';
 
 /**
@@ -24,6 +25,16 @@ const configSchema = z.object({
   BATON_JOB_WATCH_SCHEDULE: z.string().min(1).default('*/5 * * * * *'),
   /** NCRONTAB of the pruner, which deletes what retention says is due. */
   BATON_PRUNE_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+  /** Queue of on-demand scheduler ticks (sent after a submit or a finished job). */
+  BATON_SCHEDULER_QUEUE: z.string().min(1).default('schedule-tasks'),
+  /** NCRONTAB of the periodic scheduler tick. */
+  BATON_SCHEDULER_SCHEDULE: z.string().min(1).default('0 */5 * * * *'),
+  /** Slots per backend: `local=4` or `local=3;aci=20,cpu=40,memoryGb=160` (see backendSlots). */
+  BATON_BACKEND_SLOTS: z.string().min(1).default('local=4'),
+  /** Jobs a task's test gate runs before the rest are released (Orchestra ran 10). */
+  BATON_TASK_TEST_JOBS: z.coerce.number().int().min(1).max(1000).default(10),
+  /** First retry delay of a failed task job; doubles per attempt, at most 10 minutes. */
+  BATON_TASK_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(600).default(30),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /** Azure: Cosmos DB account endpoint and database (BATON_STATE=cosmos). */
@@ -108,6 +119,7 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
       throw new BatonError('validation', `${field}: required when ${rule.because}`, { field });
     }
   }
+  parseBackendSlots(parsed.BATON_BACKEND_SLOTS);
   return { ...parsed, stateDir: path.resolve(parsed.BATON_STATE_DIR) };
 }
 

@@ -4,10 +4,12 @@ import { FileBus } from '../adapters/local/fileBus.js';
 import { FileLogStore } from '../adapters/local/fileLogStore.js';
 import { FileStateStore } from '../adapters/local/fileStateStore.js';
 import { FolderLake } from '../adapters/local/folderLake.js';
+import { HostFolderStaging } from '../adapters/local/hostFolderStaging.js';
 import { LocalProcessBackend } from '../adapters/local/processCompute.js';
 import type { Bus } from '../ports/bus.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ComputeBackend } from '../ports/compute.js';
+import type { JobStaging } from '../ports/jobStaging.js';
 import type { Lake } from '../ports/lake.js';
 import type { LogStore } from '../ports/logStore.js';
 import type { StateStore } from '../ports/stateStore.js';
@@ -24,6 +26,8 @@ export interface Services {
   lake: Lake;
   bus: Bus;
   compute: ComputeBackend;
+  /** Task job inputs and outputs between the lake and where the jobs run. */
+  staging: JobStaging;
   logs: LogStore;
   clock: Clock;
 }
@@ -32,16 +36,18 @@ let current: Promise<Services> | undefined;
 
 export function createLocalServices(config: BatonConfig, clock: Clock = systemClock): Services {
   const dir = (name: string): string => path.join(config.stateDir, name);
+  const lake = new FolderLake({ root: dir('lake') });
   return {
     config,
     state: new FileStateStore({ root: dir('state') }),
-    lake: new FolderLake({ root: dir('lake') }),
+    lake,
     bus: new FileBus({
       root: dir('bus'),
       maxDeliveryCount: config.BATON_BUS_MAX_DELIVERY_COUNT,
       clock,
     }),
     compute: new LocalProcessBackend({ root: dir('jobs'), workRoot: config.stateDir, clock }),
+    staging: hostStaging(config, lake),
     logs: new FileLogStore({ root: dir('logs') }),
     clock,
   };
@@ -83,7 +89,20 @@ export async function createServices(
       : local.compute;
   // Step logs live beside the data: in the lake when it is ADLS (append-free, file per append).
   const logs = config.BATON_LAKE === 'adls' ? new LakeLogStore(lake, clock) : local.logs;
-  return { config, state, lake, bus, compute, logs, clock };
+  // Jobs of the local process backend read staged copies on this machine, whichever the lake.
+  // Container backends need staging inside the container group, which is not built yet: tasks
+  // on them are refused at submission (JobStaging.supports).
+  const staging = lake === local.lake ? local.staging : hostStaging(config, lake);
+  return { config, state, lake, bus, compute, staging, logs, clock };
+}
+
+function hostStaging(config: BatonConfig, lake: Lake): JobStaging {
+  return new HostFolderStaging({
+    lake,
+    root: path.join(config.stateDir, 'work'),
+    backends: ['local'],
+    workRoot: config.stateDir,
+  });
 }
 
 /** Hands the process its services (the local host does this before loading the functions). */

@@ -69,6 +69,8 @@ export const datasetSchema = z.object({
 });
 export type DatasetDto = z.infer<typeof datasetSchema>;
 
+const uploadedFileSchema = z.object({ path: z.string(), size: z.number() });
+
 export const datasetViewSchema = datasetSchema.extend({
   present: z.boolean(),
   files: z.array(z.object({ path: z.string(), name: z.string(), bytes: z.number() })),
@@ -85,7 +87,7 @@ export type DeletedDatasetDto = z.infer<typeof deletedDatasetSchema>;
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
-    private readonly user: string,
+    readonly user: string,
   ) {}
 
   async request<S extends z.ZodType>(
@@ -184,6 +186,39 @@ export class ApiClient {
   pipelines(): Promise<Array<z.infer<typeof pipelineInfoSchema>>> {
     return this.request(z.array(pipelineInfoSchema), 'GET', 'pipelines');
   }
+  /** `PUT /api/files/<path>`: one file into the caller's lake folder `users/<user>/`. */
+  async uploadFile(path: string, bytes: Uint8Array): Promise<{ path: string; size: number }> {
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    let response: Response;
+    try {
+      response = await fetch(new URL(`/api/files/${encoded}`, this.baseUrl), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'x-baton-user': this.user },
+        body: bytes,
+      });
+    } catch (error) {
+      throw new BatonError(
+        'unavailable',
+        `cannot reach ${this.baseUrl}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const json: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) {
+      const parsed = errorBodySchema.safeParse(json);
+      if (parsed.success) {
+        const { code, message, field } = parsed.data.error;
+        throw new BatonError(code, message, field === undefined ? {} : { field });
+      }
+      throw new BatonError('unavailable', `PUT files/${path}: HTTP ${response.status}`);
+    }
+    const parsed = uploadedFileSchema.safeParse(json);
+    if (!parsed.success) throw new BatonError('internal', `PUT files/${path}: unexpected reply`);
+    return parsed.data;
+  }
+
   registerDataset(name: string, path: string): Promise<DatasetDto> {
     return this.request(datasetSchema, 'POST', 'datasets', { name, path });
   }

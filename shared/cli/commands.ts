@@ -13,6 +13,7 @@ import { registerDatasetCommands } from './datasetCommands.js';
 import { registerLanduseCommands } from './landuseCommands.js';
 import { renderLogs, renderRun, renderRunList, table } from './output.js';
 import { parseParams } from './params.js';
+import { registerTaskCommands } from './taskCommands.js';
 import { waitForRun } from './waitForRun.js';
 
 /** The CLI's commands; each is a thin call to the HTTP API through a Connection. */
@@ -216,6 +217,7 @@ export function registerCommands(program: Command): void {
     });
 
   registerDatasetCommands(program);
+  registerTaskCommands(program);
   registerLanduseCommands(program);
 
   program

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { parseDatasetName } from '../domain/datasets.js';
+import { BatonError } from '../domain/errors.js';
+import { normalizeLakePath } from '../domain/paths.js';
 import type { DatasetDto, DatasetViewDto } from './apiClient.js';
-import { out, withConnection } from './commandSupport.js';
+import { err, out, withConnection } from './commandSupport.js';
 import { age, formatBytes, table } from './output.js';
 
 /**
@@ -56,18 +60,52 @@ export function registerDatasetCommands(program: Command): void {
     .command('register')
     .description('register a lake file or folder as a dataset you own')
     .requiredOption('-d, --dataset <name>', 'dataset name, user.<you>.<name>')
-    .requiredOption('-p, --path <path>', 'lake path of a file or a folder')
-    .action(async (options: { dataset: string; path: string }, command: Command) => {
-      parseDatasetName(options.dataset, '--dataset');
-      await withConnection(command, async ({ api }, g) => {
-        const d = await api.registerDataset(options.dataset, options.path);
-        out(
-          g.json
-            ? JSON.stringify(d)
-            : `registered ${d.name} → ${d.kind} ${d.path} (${d.items} item${d.items === 1 ? '' : 's'}, ${formatBytes(d.bytes)})`,
-        );
-      });
-    });
+    .option(
+      '-p, --path <path>',
+      'lake path of a file or a folder (with --upload: below users/<you>/)',
+    )
+    .option(
+      '--upload <local>',
+      'first copy this local file or folder into the lake (below users/<you>/; never overwrites)',
+    )
+    .option(
+      '--backend <name>',
+      'accepted for Orchestra scripts (--cluster); data lives in the lake',
+    )
+    .action(
+      async (options: { dataset: string; path?: string; upload?: string }, command: Command) => {
+        const { rest } = parseDatasetName(options.dataset, '--dataset');
+        if (options.path === undefined && options.upload === undefined) {
+          throw new BatonError(
+            'validation',
+            '--path: required (or --upload a local file or folder)',
+            {
+              field: '--path',
+            },
+          );
+        }
+        const files = options.upload === undefined ? [] : await localFiles(options.upload);
+        await withConnection(command, async ({ api }, g) => {
+          let lakePath = options.path ?? '';
+          if (options.upload !== undefined) {
+            const relative = normalizeLakePath(options.path ?? rest, '--path');
+            const single = files.length === 1 && files[0]?.relative === '';
+            for (const [i, file] of files.entries()) {
+              const target = single ? relative : `${relative}/${file.relative}`;
+              await api.uploadFile(target, await readFile(file.absolute));
+              if (g.verbose) err(`uploaded ${i + 1}/${files.length} ${target}`);
+            }
+            lakePath = `users/${api.user}/${relative}`;
+          }
+          const d = await api.registerDataset(options.dataset, lakePath);
+          out(
+            g.json
+              ? JSON.stringify(d)
+              : `registered ${d.name} → ${d.kind} ${d.path} (${d.items} item${d.items === 1 ? '' : 's'}, ${formatBytes(d.bytes)})`,
+          );
+        });
+      },
+    );
 
   dataset
     .command('list')
@@ -108,4 +146,30 @@ export function registerDatasetCommands(program: Command): void {
         );
       });
     });
+}
+
+/**
+ * The regular files of a local file or folder (recursively, hidden names and symlinks skipped:
+ * a link could point anywhere), each with its path relative to the folder ('' for a file).
+ */
+async function localFiles(local: string): Promise<Array<{ absolute: string; relative: string }>> {
+  const root = path.resolve(local);
+  const info = await stat(root).catch(() => undefined);
+  if (info === undefined) {
+    throw new BatonError('validation', `--upload: ${local} does not exist`, { field: '--upload' });
+  }
+  if (info.isFile()) return [{ absolute: root, relative: '' }];
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const absolute = path.join(e.parentPath, e.name);
+      return { absolute, relative: path.relative(root, absolute).split(path.sep).join('/') };
+    })
+    .filter((f) => !f.relative.split('/').some((part) => part.startsWith('.')))
+    .sort((a, b) => (a.relative < b.relative ? -1 : 1));
+  if (files.length === 0) {
+    throw new BatonError('validation', `--upload: ${local} has no files`, { field: '--upload' });
+  }
+  return files;
 }

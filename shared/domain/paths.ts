@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { BatonError } from './errors.js';
 
+export const maxLakeNameBytes = 255;
+export const maxLakePathLength = 1024;
+
 /**
  * Normalises a lake path given by a user or a config and refuses anything that could escape
  * the store's root. Returns '' for the root itself. Pure: adapters call it before any I/O.
@@ -13,9 +16,18 @@ export function normalizeLakePath(input: string, field = 'path'): string {
   for (const part of input.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') throw invalid(field, 'must not contain ..');
+    // File systems (and ADLS path segments) stop at 255 bytes per name.
+    if (Buffer.byteLength(part, 'utf8') > maxLakeNameBytes) {
+      throw invalid(field, `each name must be at most ${maxLakeNameBytes} bytes`);
+    }
     parts.push(part);
   }
-  return parts.join('/');
+  const joined = parts.join('/');
+  // Blob names (ADLS paths) are at most 1024 characters.
+  if (joined.length > maxLakePathLength) {
+    throw invalid(field, `must be at most ${maxLakePathLength} characters`);
+  }
+  return joined;
 }
 
 /**

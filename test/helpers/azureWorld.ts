@@ -1,3 +1,4 @@
+import { HostFolderStaging } from '../../shared/adapters/local/hostFolderStaging.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -96,6 +97,12 @@ export async function startAzureWorld(
       location: 'westeurope',
       defaultImage: 'node:20-alpine',
       pollIntervalMs: 25,
+    }),
+    // ACI jobs cannot be staged yet: tasks on this world are refused (see JobStaging).
+    staging: new HostFolderStaging({
+      lake,
+      root: path.join(stateDir, 'work'),
+      backends: ['local'],
     }),
     logs: new LakeLogStore(lake, systemClock),
     clock: systemClock,

@@ -195,3 +195,16 @@ describe('resolveInside', () => {
     assert.equal(resolveInside(fsRoot, 'a/b'), path.join(fsRoot, 'a', 'b'));
   });
 });
+
+describe('lake path length limits', () => {
+  it('refuses a name over 255 bytes and a path over 1024 characters, naming the field', () => {
+    assert.equal(normalizeLakePath('a'.repeat(255)), 'a'.repeat(255));
+    assert.match(
+      expectBatonError(() => normalizeLakePath(`x/${'a'.repeat(256)}`, 'p')).message,
+      /^p: each name/,
+    );
+    assert.match(expectBatonError(() => normalizeLakePath('é'.repeat(128))).message, /255 bytes/);
+    const long = Array.from({ length: 5 }, () => 'b'.repeat(250)).join('/');
+    assert.match(expectBatonError(() => normalizeLakePath(long)).message, /1024 characters/);
+  });
+});
