@@ -4,6 +4,7 @@ import { jsonHandler, readJsonBody } from '../../shared/app/httpResponses.js';
 import { callerOf } from '../../shared/app/identity.js';
 import { getServices } from '../../shared/app/services.js';
 import { taskDepsOf, type TaskDeps } from '../../shared/app/taskDeps.js';
+import { getTaskLogs } from '../../shared/app/taskLogs.js';
 import {
   createTask,
   deleteTask,
@@ -76,5 +77,18 @@ app.http('killTask', {
   handler: jsonHandler(async (request) => ({
     status: 200,
     jsonBody: await killTask(await deps(), param(request, 'name'), callerOf(request)),
+  })),
+});
+
+app.http('getTaskLogs', {
+  route: 'tasks/{name}/logs',
+  methods: ['GET'],
+  handler: jsonHandler(async (request) => ({
+    status: 200,
+    jsonBody: await getTaskLogs(
+      await deps(),
+      param(request, 'name'),
+      Object.fromEntries(request.query.entries()),
+    ),
   })),
 });

@@ -184,6 +184,12 @@ export async function collectJobLogs(deps: JobDeps, raw: unknown): Promise<numbe
     .filter((l) => l !== '')
     .map((l) => ({ at, level: 'info' as const, message: l }));
   if (lines.length > 0) await deps.logs.append(message.runId, doc.body.stepId, lines);
+  // The log is saved: the backend may let go of the job (a container group costs while it exists).
+  if (terminalJobStates.includes(doc.body.state as JobState)) {
+    await deps.compute.release(message.jobId).catch((error: unknown) => {
+      if (!isBatonError(error, 'conflict')) throw error;
+    });
+  }
   return lines.length;
 }
 

@@ -243,6 +243,7 @@ export async function applyJobEnd(
     );
   });
   await deps.staging.discard(staged);
+  await releaseComputeJob(deps, job.computeJobId);
   await requestSchedulerTick(deps, `job ${job.key} of ${task.name} ended`);
   return saved;
 }
@@ -278,8 +279,9 @@ export async function saveJobLog(
   try {
     text = await deps.compute.logs(computeJobId);
   } catch (error) {
-    if (isBatonError(error, 'not_found')) return false;
-    throw error;
+    if (!isBatonError(error, 'not_found')) throw error;
+    // Released by an earlier delivery, which saved the log first.
+    return (await deps.lake.stat(logPath)) !== undefined;
   }
   try {
     await deps.lake.write(logPath, text, { createOnly: true, contentType: 'text/plain' });
@@ -295,4 +297,20 @@ async function readJob(
   key: string,
 ): Promise<StoredDocument<TaskJobRecord> | undefined> {
   return deps.state.read<TaskJobRecord>(taskJobsCollection, task, key);
+}
+
+/**
+ * Frees the ended job's backend resources (a container group costs money while it exists). A
+ * job the backend still reports as running (a cancel that has not landed yet) is left for the
+ * backend's own cleanup rather than failing the event.
+ */
+export async function releaseComputeJob(
+  deps: Pick<TaskDeps, 'compute'>,
+  computeJobId: string,
+): Promise<void> {
+  try {
+    await deps.compute.release(computeJobId);
+  } catch (error) {
+    if (!isBatonError(error, 'conflict')) throw error;
+  }
 }

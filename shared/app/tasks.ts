@@ -29,7 +29,7 @@ import { parseInput } from '../domain/validation.js';
 import type { StoredDocument } from '../ports/stateStore.js';
 import { getDataset, type DatasetView } from './datasets.js';
 import type { TaskDeps } from './taskDeps.js';
-import { saveJobLog } from './taskJobs.js';
+import { releaseComputeJob, saveJobLog } from './taskJobs.js';
 import { requestSchedulerTick } from './taskScheduler.js';
 
 /**
@@ -397,6 +397,7 @@ export async function cancelActiveJobs(
       // What the job printed until it was stopped is often why it was stopped: keep it.
       const target = taskJobLogPath(task.name, job.body.key, job.body.attempt);
       if (await saveJobLog(deps, job.body.computeJobId, target)) logPath = target;
+      await releaseComputeJob(deps, job.body.computeJobId);
     }
     const now = deps.clock.now().toISOString();
     const saved = await updateJob(deps, job, (body) => {

@@ -150,3 +150,28 @@ export function retryTask(api: ApiClient, name: string): Promise<RetriedTaskDto>
 export function killTask(api: ApiClient, name: string): Promise<KilledTaskDto> {
   return api.request(killedTaskSchema, 'POST', `${taskPath(name)}/kill`);
 }
+
+export const taskJobLogSchema = z.object({
+  key: z.string(),
+  item: z.string(),
+  attempt: z.number(),
+  state: z.string(),
+  exitCode: z.number().optional(),
+  path: z.string(),
+  text: z.string(),
+});
+export type TaskJobLogDto = z.infer<typeof taskJobLogSchema>;
+
+/** Saved job logs: one job's (`job`, `attempt`), else those of the jobs that did not succeed. */
+export function getTaskLogs(
+  api: ApiClient,
+  name: string,
+  options: { job?: string; attempt?: number; tail?: number },
+): Promise<TaskJobLogDto[]> {
+  const query = new URLSearchParams();
+  if (options.job !== undefined) query.set('job', options.job);
+  if (options.attempt !== undefined) query.set('attempt', String(options.attempt));
+  if (options.tail !== undefined) query.set('tail', String(options.tail));
+  const suffix = query.size === 0 ? '' : `?${query.toString()}`;
+  return api.request(z.array(taskJobLogSchema), 'GET', `${taskPath(name)}/logs${suffix}`);
+}

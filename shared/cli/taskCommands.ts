@@ -14,6 +14,7 @@ import {
   createTask,
   deleteTask,
   getTask,
+  getTaskLogs,
   killTask,
   listTasks,
   planTask,
@@ -478,6 +479,46 @@ export function registerTaskCommands(program: Command): void {
         );
       });
     });
+
+  task
+    .command('logs')
+    .description("print saved job logs: one job's, or those of every job that did not succeed")
+    .argument('<name>', 'task name')
+    .option('--job <key>', 'one job, by key (e.g. j000003)')
+    .option(
+      '--attempt <n>',
+      'that attempt of the job (default: its latest)',
+      positiveInt('--attempt'),
+    )
+    .option('--tail <n>', 'only the last N lines of each log', positiveInt('--tail'))
+    .action(
+      async (
+        name: string,
+        options: { job?: string; attempt?: number; tail?: number },
+        command: Command,
+      ) => {
+        parseTaskName(name, 'name');
+        if (options.attempt !== undefined && options.job === undefined) {
+          throw new BatonError('validation', '--attempt: needs --job', { field: '--attempt' });
+        }
+        await withConnection(command, async ({ api }, g) => {
+          const logs = await getTaskLogs(api, name, options);
+          if (g.json) {
+            out(JSON.stringify(logs));
+            return;
+          }
+          if (logs.length === 0) {
+            out('no saved logs of jobs that did not succeed (pick one with --job)');
+            return;
+          }
+          for (const log of logs) {
+            const exit = log.exitCode === undefined ? '' : `, exit ${log.exitCode}`;
+            out(`==> ${log.key} ${log.item} attempt ${log.attempt} (${log.state}${exit}) <==`);
+            out(log.text === '' ? '(empty)' : log.text);
+          }
+        });
+      },
+    );
 
   task
     .command('kill')

@@ -45,4 +45,10 @@ export interface ComputeBackend {
   logs(jobId: string, options?: { tail?: number }): Promise<string>;
   /** Stops the job (the whole process group / container group). Idempotent. */
   cancel(jobId: string): Promise<JobStatus>;
+  /**
+   * Frees what an ended job still holds on the backend (its container group, its process
+   * folder), once its logs are saved elsewhere. Afterwards the job is `not_found`. Idempotent
+   * (an unknown job is fine); `conflict` while the job has not ended.
+   */
+  release(jobId: string): Promise<void>;
 }

@@ -164,6 +164,24 @@ export function runComputeContract(
       assert.doesNotMatch(logs, /second-run/);
     });
 
+    it('release frees an ended job (then not_found), is idempotent, refuses a running job', async () => {
+      const isNotFound = (e: unknown): boolean => isBatonError(e, 'not_found');
+      const { jobId } = await run({ kind: 'succeed', stdout: 'kept elsewhere', stderr: '' });
+      await h.backend.release(jobId);
+      await assert.rejects(h.backend.status(jobId), isNotFound);
+      await assert.rejects(h.backend.logs(jobId), isNotFound);
+      await h.backend.release(jobId);
+      await h.backend.release(`nope-${randomBytes(4).toString('hex')}`);
+
+      const busy = newId('busy');
+      await h.backend.launch({ jobId: busy, ...h.commandFor({ kind: 'sleep', seconds: 30 }) });
+      await assert.rejects(h.backend.release(busy), (e: unknown) => isBatonError(e, 'conflict'));
+      assert.notEqual((await h.backend.status(busy)).state, 'succeeded');
+      await h.backend.cancel(busy);
+      await h.backend.release(busy);
+      await assert.rejects(h.backend.status(busy), isNotFound);
+    });
+
     it('unknown jobs are not_found for status, logs and cancel', async () => {
       const jobId = `nope-${randomBytes(4).toString('hex')}`;
       const isNotFound = (e: unknown): boolean => isBatonError(e, 'not_found');

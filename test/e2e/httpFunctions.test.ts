@@ -78,6 +78,7 @@ describe('HTTP functions under hostile input', () => {
       'deleteTask',
       'retryTask',
       'killTask',
+      'getTaskLogs',
       'uploadUserFile',
       'listRetention',
       'scheduleRetention',

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
+import { runCli } from '../helpers/hostProcess.js';
 
 /**
  * Tasks end to end on an in-process local host with its timers and queues running: datasets in
@@ -174,6 +175,9 @@ describe('tasks on a live local host', () => {
     }
     assert.ok(peak <= slots, `peak concurrency ${peak} ≤ ${slots}`);
     assert.ok(peak >= 2, `jobs ran in parallel (peak ${peak})`);
+    // Each ended job was released on the backend once its log was saved.
+    const left = (await readdir(path.join(stateDir, 'jobs'))).filter((d) => d.startsWith('t-'));
+    assert.deepEqual(left, []);
   });
 
   it('passes a hostile file name to the job as one value, never as shell code', async () => {
@@ -214,6 +218,33 @@ describe('tasks on a live local host', () => {
       assert.equal(job.attempt, 2, 'one policy retry (maxRetries 1) before giving up');
       assert.equal(job.exitCode, 1);
     }
+
+    // The failing jobs' logs are at hand, over HTTP and from the CLI.
+    const [logStatus, logs] = await call<Array<{ key: string; state: string; text: string }>>(
+      'GET',
+      'tasks/user.alice.flaky/logs',
+    );
+    assert.equal(logStatus, 200);
+    assert.ok(
+      logs.some((l) => l.state === 'failed'),
+      JSON.stringify(logs),
+    );
+    const cli = await runCli([
+      '--endpoint',
+      host.url,
+      '--user',
+      'alice',
+      'task',
+      'logs',
+      'user.alice.flaky',
+      '--job',
+      failed[0]?.key ?? '',
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(
+      cli.stdout,
+      new RegExp(`==> ${failed[0]?.key ?? ''} \\S+ attempt 2 \\(failed, exit 1\\)`),
+    );
 
     await writeFile(`${marker}.ok`, '');
     const [retryStatus, retried] = await call<{ state: string; requeued: number }>(
@@ -270,6 +301,29 @@ describe('tasks on a live local host', () => {
     assert.equal(deleted.filesRemoved, true);
     const [gone] = await call('GET', 'tasks/user.alice.slow');
     assert.equal(gone, 404);
+  });
+
+  it('cancels a job past its timeout and counts it as not succeeded', async () => {
+    const [status] = await call('POST', 'tasks', {
+      name: 'user.alice.stuck',
+      configDataset: 'user.alice.hostile',
+      dataDataset: 'user.alice.data',
+      exec: 'echo started; sleep 20; cat %DATA %IN > %OUT',
+      timeoutSeconds: 1,
+      maxRetries: 0,
+      bypass: true,
+    });
+    assert.equal(status, 201);
+    const view = await settled('user.alice.stuck');
+    assert.equal(view.state, 'failed', JSON.stringify(view));
+    assert.equal(view.jobList[0]?.state, 'timed_out');
+    assert.match(view.message ?? '', /1 of 1 jobs did not succeed/);
+    const [, logs] = await call<Array<{ state: string; text: string }>>(
+      'GET',
+      'tasks/user.alice.stuck/logs',
+    );
+    assert.equal(logs[0]?.state, 'timed_out');
+    assert.match(logs[0]?.text ?? '', /started/);
   });
 
   it('refuses bad submissions with the field named, and tasks of other users', async () => {

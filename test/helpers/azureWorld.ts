@@ -41,7 +41,16 @@ export interface AzureWorld {
   stop(): Promise<void>;
 }
 
-export const azureCollections = ['runs', 'jobs', 'system', 'landed-files'];
+export const azureCollections = [
+  'runs',
+  'jobs',
+  'system',
+  'landed-files',
+  'datasets',
+  'tasks',
+  'taskJobs',
+  'scheduler',
+];
 
 export async function startAzureWorld(
   options: { maxDeliveryCount?: number; lockDurationMs?: number } = {},
@@ -52,7 +61,7 @@ export async function startAzureWorld(
   const broker = await AmqpBroker.start();
   const arm = await startArmContainerServer({ stopGraceMs: 500 });
   const maxDeliveryCount = options.maxDeliveryCount ?? 5;
-  for (const queue of ['launch-job', 'job-events']) {
+  for (const queue of ['launch-job', 'job-events', 'schedule-tasks']) {
     broker.createQueue(queue, {
       maxDeliveryCount,
       lockDurationMs: options.lockDurationMs ?? 30_000,

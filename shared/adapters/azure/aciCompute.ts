@@ -166,6 +166,24 @@ export class AciBackend implements ComputeBackend {
     }
   }
 
+  async release(jobId: string): Promise<void> {
+    const name = checkContainerGroupName(jobId);
+    const group = await this.find(name);
+    if (group === undefined) return;
+    const current = await this.statusOf(name, group);
+    if (!terminalJobStates.includes(current.state)) {
+      throw new BatonError(
+        'conflict',
+        `job ${jobId} is ${current.state}: cancel it before releasing`,
+      );
+    }
+    await this.call(`delete container group ${name}`, () =>
+      this.client.containerGroups.beginDeleteAndWait(this.resourceGroup, name, {
+        updateIntervalInMs: this.pollIntervalMs,
+      }),
+    );
+  }
+
   private async createOnce(name: string, group: ContainerGroup): Promise<JobStatus> {
     const existing = await this.find(name);
     if (existing !== undefined) return this.statusOf(name, existing);

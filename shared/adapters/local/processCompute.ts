@@ -1,11 +1,11 @@
 import { checkArgv, checkEnv } from '../../domain/jobSpec.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { BatonError, notFound } from '../../domain/errors.js';
+import { BatonError, isBatonError, notFound } from '../../domain/errors.js';
 import { resolveInside } from '../../domain/paths.js';
 import { systemClock } from '../../ports/clock.js';
 import type { Clock } from '../../ports/clock.js';
@@ -172,6 +172,32 @@ export class LocalProcessBackend implements ComputeBackend {
       current = await this.status(jobId);
     }
     return current;
+  }
+
+  async release(jobId: string): Promise<void> {
+    let current: JobStatus;
+    try {
+      current = await this.status(jobId);
+    } catch (error) {
+      if (isBatonError(error, 'not_found')) return;
+      throw error;
+    }
+    if (!isTerminal(current.state)) {
+      throw new BatonError(
+        'conflict',
+        `job ${jobId} is ${current.state}: cancel it before releasing`,
+      );
+    }
+    // Renamed away first, so a reader never sees a half-deleted folder as a job.
+    const dir = this.jobDir(jobId);
+    const doomed = `${dir}.released-${process.pid}-${Date.now()}`;
+    try {
+      await rename(dir, doomed);
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return;
+      throw unavailable('release the job folder', error);
+    }
+    await rm(doomed, { recursive: true, force: true });
   }
 
   private async startSupervisor(dir: string): Promise<void> {
