@@ -286,6 +286,8 @@ var batonSettings = [
   { name: 'BATON_BACKEND_SLOTS', value: backendSlots }
   { name: 'BATON_TASK_TEST_JOBS', value: '10' }
   { name: 'BATON_TASK_RETRY_BACKOFF_SECONDS', value: '30' }
+  { name: 'BATON_DATABANK_ROOT', value: '' }
+  { name: 'BATON_MODEL_SOURCES_ROOT', value: '' }
   { name: 'BATON_ACTIVITY_CONCURRENCY', value: '32' }
   { name: 'BATON_COSMOS_ENDPOINT', value: cosmos.properties.documentEndpoint }
   { name: 'BATON_COSMOS_DATABASE', value: cosmosDatabaseName }

@@ -16,7 +16,14 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { loadConfig } from '../shared/app/config.js';
-import { configureServices, createLocalServices } from '../shared/app/services.js';
+import { initDatabank } from '../shared/app/databanks.js';
+import { jobsCollection } from '../shared/app/jobs.js';
+import { configureServices, createLocalServices, getServices } from '../shared/app/services.js';
+import {
+  modelJobStepId,
+  modelRunParamsSchema,
+  type ModelIterationInput,
+} from '../shared/orchestrations/modelRunTypes.js';
 import type { GreetingSummary } from '../shared/app/activities/hello.js';
 import { commandParamsSchema } from '../shared/orchestrations/command.js';
 import { helloParamsSchema, type HelloInput } from '../shared/orchestrations/hello.js';
@@ -33,6 +40,9 @@ const runTimeoutMs = 30_000;
 
 const helloRunId = 'hello-replay-fixture';
 const commandRunId = 'command-replay-fixture';
+const modelRunId = 'model-replay-fixture';
+const modelIterationRunId = 'model-iteration-replay-fixture';
+const modelSteps = ['prepare', 'simulate'];
 const appRecordings: readonly RecordingCase[] = [
   {
     name: 'helloFanOut',
@@ -79,7 +89,84 @@ const appRecordings: readonly RecordingCase[] = [
       throw new Error(`${instanceId} never started its job`);
     },
   },
+  {
+    // A databank of 2 iterations x 2 steps (made in main below); as for runCommand, the case
+    // plays the job watcher and announces each job's end to the iteration waiting for it.
+    name: 'modelRun',
+    orchestrator: 'modelRun',
+    instanceId: modelRunId,
+    input: { runId: modelRunId, params: modelRunParamsSchema.parse({ databank: 'replay' }) },
+    checkOutput: (output) => {
+      const result = output as { status?: string; steps?: number };
+      return result.status === 'completed' && result.steps === 4
+        ? undefined
+        : `expected 4 completed steps, got ${JSON.stringify(output)}`;
+    },
+    drive: (engine) => announceModelJobs(engine, modelRunId, [1, 2]),
+  },
+  {
+    name: 'modelIteration',
+    orchestrator: 'modelIteration',
+    instanceId: modelIterationRunId,
+    input: {
+      runId: modelIterationRunId,
+      params: modelRunParamsSchema.parse({ databank: 'replay' }),
+      iteration: 1,
+      steps: modelSteps.map((step) => ({
+        iteration: 1,
+        step,
+        cwd: `databanks/replay/${step}`,
+        commands: [{ index: 0, argv: ['node', '-e', '0'], env: {}, retries: 0 }],
+      })),
+      cloud: false,
+      projectFolder: 'orca_model_runs',
+    } satisfies ModelIterationInput,
+    checkOutput: (output) => {
+      const result = output as { completedSteps?: string[] };
+      return isDeepStrictEqual(result.completedSteps, modelSteps)
+        ? undefined
+        : `expected both steps completed, got ${JSON.stringify(output)}`;
+    },
+    drive: (engine) => announceModelJobs(engine, modelIterationRunId, [1], modelIterationRunId),
+  },
 ];
+
+const replayModelConfig = `model_steps: [${modelSteps.join(', ')}]
+iterations: { total: 2, start_at: 1 }
+sub_components:
+${modelSteps
+  .map(
+    (step) => `  ${step}:
+    commands:
+      - command: ['node', '-e', '0']
+`,
+  )
+  .join('')}`;
+
+/**
+ * Raises \`job:<jobId>\` (succeeded) for each model job once its iteration has asked for it,
+ * in order: iteration by iteration, step by step.
+ */
+async function announceModelJobs(
+  engine: Pick<DurableEngine, 'raiseEvent'>,
+  runId: string,
+  iterations: number[],
+  instanceFor?: string,
+): Promise<void> {
+  const services = await getServices();
+  for (const iteration of iterations) {
+    for (const step of modelSteps) {
+      const jobId = jobIdFor(runId, modelJobStepId(iteration, step, 0), 1);
+      for (let i = 0; ; i++) {
+        if (await services.state.read(jobsCollection, runId, jobId)) break;
+        if (i > 3000) throw new Error(`${runId} never asked for ${jobId}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const instance = instanceFor ?? `${runId}-iter-${iteration}`;
+      await engine.raiseEvent(instance, `job:${jobId}`, { state: 'succeeded', exitCode: 0 });
+    }
+  }
+}
 
 async function record(
   engine: DurableEngine,
@@ -165,8 +252,11 @@ async function main(): Promise<void> {
   try {
     // The app's activities reach the lake and logs through services(): keep them in the temp
     // dir. Configured before the app is imported, so nothing ever builds the default services.
-    configureServices(
-      createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') })),
+    const services = createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') }));
+    configureServices(services);
+    await initDatabank(
+      { clock: systemClock, databankRoot: services.config.databankRoot, sourcesRoot: tmp },
+      { name: 'replay', config: replayModelConfig, sourceDir: tmp },
     );
     const cases = await selectCases(new Set(process.argv.slice(2)));
     const root = path.join(tmp, 'durable');

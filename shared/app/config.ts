@@ -35,6 +35,10 @@ const configSchema = z.object({
   BATON_TASK_TEST_JOBS: z.coerce.number().int().min(1).max(1000).default(10),
   /** First retry delay of a failed task job; doubles per attempt, at most 10 minutes. */
   BATON_TASK_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(600).default(30),
+  /** Folder of model-run databanks on this machine; empty means `<BATON_STATE_DIR>/databanks`. */
+  BATON_DATABANK_ROOT: z.string().default(''),
+  /** Model configs' template and input folders must be inside this one; empty means the host's working folder. */
+  BATON_MODEL_SOURCES_ROOT: z.string().default(''),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /** Azure: Cosmos DB account endpoint and database (BATON_STATE=cosmos). */
@@ -104,7 +108,13 @@ const requiredWhen: Array<{
   },
 ];
 
-export type BatonConfig = z.infer<typeof configSchema> & { stateDir: string };
+export type BatonConfig = z.infer<typeof configSchema> & {
+  stateDir: string;
+  /** Absolute folder of the databanks (BATON_DATABANK_ROOT, or `<stateDir>/databanks`). */
+  databankRoot: string;
+  /** Absolute folder that model configs' sources must be inside. */
+  modelSourcesRoot: string;
+};
 
 export function loadConfig(env: Record<string, string | undefined>): BatonConfig {
   const known = Object.fromEntries(
@@ -120,7 +130,13 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
     }
   }
   parseBackendSlots(parsed.BATON_BACKEND_SLOTS);
-  return { ...parsed, stateDir: path.resolve(parsed.BATON_STATE_DIR) };
+  const stateDir = path.resolve(parsed.BATON_STATE_DIR);
+  const databankRoot =
+    parsed.BATON_DATABANK_ROOT === ''
+      ? path.join(stateDir, 'databanks')
+      : path.resolve(parsed.BATON_DATABANK_ROOT);
+  const modelSourcesRoot = path.resolve(parsed.BATON_MODEL_SOURCES_ROOT || '.');
+  return { ...parsed, stateDir, databankRoot, modelSourcesRoot };
 }
 
 /** The settings as `%NAME%` binding expressions see them: every key, defaults filled in. */

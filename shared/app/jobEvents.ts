@@ -11,6 +11,8 @@ import type { OrchestrationClient } from '../ports/orchestrationClient.js';
 export const jobEventSchema = z
   .object({
     runId: runIdSchema,
+    /** The waiting orchestration when it is not the run's own (a sub-orchestration). */
+    instanceId: z.string().min(1).max(200).optional(),
     jobId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
     state: z.enum(['running', 'succeeded', 'failed', 'canceled', 'timed_out']),
     exitCode: z.number().int().optional(),
@@ -26,6 +28,6 @@ export async function relayJobEvent(
   message: unknown,
 ): Promise<JobEvent> {
   const event = parseInput(jobEventSchema, message, 'job-events message');
-  await client.raiseEvent(event.runId, jobEventName(event.jobId), event);
+  await client.raiseEvent(event.instanceId ?? event.runId, jobEventName(event.jobId), event);
   return event;
 }

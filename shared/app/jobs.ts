@@ -31,6 +31,8 @@ export interface JobRecord {
   runId: string;
   stepId: string;
   attempt: number;
+  /** Where `job:<jobId>` is raised, when not the run's own orchestration. */
+  instanceId?: string;
   spec: JobSpec;
   state: JobRecordState;
   exitCode?: number;
@@ -58,7 +60,17 @@ export const jobRequestSchema = z
     runId: runIdSchema,
     stepId: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/),
     attempt: z.number().int().min(1),
-    spec: jobSpecInputSchema,
+    /** The orchestration waiting for the job when it is not the run's own (a sub-orchestration). */
+    instanceId: z.string().min(1).max(200).optional(),
+    // A pipeline's own steps may also set the working folder (checked by the backend against
+    // its work root) and ask for monitoring; users' `command` runs cannot.
+    spec: jobSpecInputSchema.extend({
+      cwd: z.string().min(1).max(4096).optional(),
+      monitor: z
+        .object({ intervalSeconds: z.number().min(0.1).max(3600) })
+        .strict()
+        .optional(),
+    }),
   })
   .strict();
 export type JobRequest = z.infer<typeof jobRequestSchema>;
@@ -66,6 +78,11 @@ export type JobRequest = z.infer<typeof jobRequestSchema>;
 export const launchJobMessageSchema = z
   .object({ runId: runIdSchema, jobId: z.string().regex(jobIdPattern) })
   .strict();
+
+export const collectJobLogsRequestSchema = launchJobMessageSchema.extend({
+  /** Leave the job on the backend (its metrics are read later, then it is released). */
+  keepOnBackend: z.boolean().optional(),
+});
 
 /** Activity: record the job (once) and ask for its launch. Returns the job id. */
 export async function requestJobLaunch(deps: JobDeps, raw: unknown): Promise<string> {
@@ -76,6 +93,7 @@ export async function requestJobLaunch(deps: JobDeps, raw: unknown): Promise<str
     runId: request.runId,
     stepId: request.stepId,
     attempt: request.attempt,
+    ...(request.instanceId === undefined ? {} : { instanceId: request.instanceId }),
     spec: { ...request.spec, jobId },
     state: 'queued',
     queuedAt: deps.clock.now().toISOString(),
@@ -168,7 +186,7 @@ export async function cancelJobsOfRun(deps: JobDeps, runId: string): Promise<num
 
 /** Activity: copy the job's output into the run's logs (step = the job's step). */
 export async function collectJobLogs(deps: JobDeps, raw: unknown): Promise<number> {
-  const message = parseInput(launchJobMessageSchema, raw, 'log request');
+  const message = parseInput(collectJobLogsRequestSchema, raw, 'log request');
   const doc = await deps.state.read<JobRecord>(jobsCollection, message.runId, message.jobId);
   if (!doc) return 0;
   let text: string;
@@ -185,7 +203,7 @@ export async function collectJobLogs(deps: JobDeps, raw: unknown): Promise<numbe
     .map((l) => ({ at, level: 'info' as const, message: l }));
   if (lines.length > 0) await deps.logs.append(message.runId, doc.body.stepId, lines);
   // The log is saved: the backend may let go of the job (a container group costs while it exists).
-  if (terminalJobStates.includes(doc.body.state as JobState)) {
+  if (message.keepOnBackend !== true && terminalJobStates.includes(doc.body.state as JobState)) {
     await deps.compute.release(message.jobId).catch((error: unknown) => {
       if (!isBatonError(error, 'conflict')) throw error;
     });
@@ -238,6 +256,7 @@ async function announce(deps: JobDeps, doc: StoredDocument<JobRecord>): Promise<
     runId: job.runId,
     jobId: job.jobId,
     state: job.state as JobEvent['state'],
+    ...(job.instanceId === undefined ? {} : { instanceId: job.instanceId }),
   };
   if (job.exitCode !== undefined) event.exitCode = job.exitCode;
   if (job.message !== undefined) event.message = job.message.slice(0, 4000);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
 import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
+import { modelRunParamsSchema } from '../orchestrations/modelRunTypes.js';
 
 /**
  * The pipelines this app can start by name, each with the orchestrator that runs it and the
@@ -28,6 +29,13 @@ const pipelines: PipelineDefinition[] = [
       'Runs one job (argv, optional image, env, cpu, memory, timeout) on the compute backend and waits for it.',
     orchestrator: 'runCommand',
     paramsSchema: commandParamsSchema,
+  },
+  {
+    name: 'model',
+    description:
+      "Runs a databank's iterations x model steps (the ORCA run_models): one sub-orchestration per iteration, one job per command, state file kept current, resumes where it stopped.",
+    orchestrator: 'modelRun',
+    paramsSchema: modelRunParamsSchema,
   },
 ];
 

@@ -9,6 +9,7 @@ import type { LogLine, LogStore } from '../ports/logStore.js';
 import type { OrchestrationClient } from '../ports/orchestrationClient.js';
 import type { StateStore } from '../ports/stateStore.js';
 import { cancelJobsOfRun, type JobDeps } from './jobs.js';
+import { releaseModelLocksOfRun } from './modelRun.js';
 import { findPipeline } from './pipelines.js';
 
 /**
@@ -129,6 +130,8 @@ export async function cancelRun(
   const record = await readRecord(deps, runId);
   await deps.client.terminate(runId, reason);
   await cancelJobsOfRun(deps.jobs, runId);
+  // A canceled model run lets go of its databank, so the next run can resume it.
+  await releaseModelLocksOfRun(deps, runId);
   return toRunView(record, await deps.client.getStatus(runId));
 }
 

@@ -3,25 +3,28 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BatonError } from '../domain/errors.js';
+import { listPipelines } from '../app/pipelines.js';
 import { LocalHost } from '../runtime/localHost.js';
 import { createLogger } from '../runtime/logger.js';
 import { registeredFunctions } from '../runtime/functionRegistry.js';
-import type { RunViewDto } from './apiClient.js';
 import { err, globals, out, positiveInt, withConnection } from './commandSupport.js';
 import { advertFile } from './connection.js';
 import { registerDatasetCommands } from './datasetCommands.js';
 import { registerLanduseCommands } from './landuseCommands.js';
-import { renderLogs, renderRun, renderRunList, table } from './output.js';
+import {
+  registerDatabankCommands,
+  hasModelFlags,
+  runModel,
+  type ModelRunOptions,
+} from './modelCommands.js';
+import { exitForRun, renderLogs, renderRun, renderRunList, table } from './output.js';
 import { parseParams } from './params.js';
+import { registerSyncCommands } from './syncCommands.js';
 import { registerTaskCommands } from './taskCommands.js';
 import { waitForRun } from './waitForRun.js';
 
 /** The CLI's commands; each is a thin call to the HTTP API through a Connection. */
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function exitForRun(run: RunViewDto): void {
-  if (run.status === 'failed' || run.status === 'canceled') process.exitCode = 1;
-}
 
 export function registerCommands(program: Command): void {
   program
@@ -61,8 +64,10 @@ export function registerCommands(program: Command): void {
 
   program
     .command('run')
-    .description('start a run of a pipeline and (by default) wait for it')
-    .argument('<pipeline>', 'pipeline name (see: baton pipelines)')
+    .description(
+      "start a run of a pipeline, or of a databank's model (iterations x steps), and (by default) wait for it",
+    )
+    .argument('<pipeline|databank>', 'pipeline name (see: baton pipelines), else a databank name')
     .option(
       '-p, --param <key=value>',
       'a parameter (repeatable; values are JSON when they parse)',
@@ -73,6 +78,22 @@ export function registerCommands(program: Command): void {
     .option('--run-id <id>', 'choose the run id (default: generated)')
     .option('--no-wait', 'return as soon as the run is accepted')
     .option('--dry-run', 'validate the pipeline and its parameters and show the run; start nothing')
+    .option('--config <file>', 'model: the config (created into a missing databank from this file)')
+    .option('--state <file>', 'model: the state file name in the databank')
+    .addOption(
+      new Option('--mode <mode>', 'model: execution mode').choices([
+        'local_testing',
+        'cloud_production',
+      ]),
+    )
+    .option(
+      '--iterations <n>',
+      "model: iterations to run (default: the config's)",
+      positiveInt('--iterations'),
+    )
+    .option('--steps <steps...>', 'model: only these model steps')
+    .option('--overwrite', 'model: start over, ignoring the state file')
+    .option('--project-folder <path>', 'model: lake folder for cloud sync')
     .addOption(
       new Option('--timeout <seconds>', 'stop waiting after this long')
         .default(3600)
@@ -81,7 +102,7 @@ export function registerCommands(program: Command): void {
     .action(
       async (
         pipeline: string,
-        options: {
+        options: ModelRunOptions & {
           param: string[];
           params?: string;
           runId?: string;
@@ -91,6 +112,24 @@ export function registerCommands(program: Command): void {
         },
         command: Command,
       ) => {
+        if (!listPipelines().some((p) => p.name === pipeline)) {
+          if (options.param.length > 0 || options.params !== undefined) {
+            throw new BatonError(
+              'validation',
+              `pipeline: unknown pipeline '${pipeline}'; as a databank, it takes the model flags, not -p/--params`,
+              { field: 'pipeline' },
+            );
+          }
+          await runModel(pipeline, options, command);
+          return;
+        }
+        if (hasModelFlags(options)) {
+          throw new BatonError(
+            'validation',
+            `--config/--state/--mode/--iterations/--steps/--overwrite/--project-folder are for databanks; ${pipeline} is a pipeline (use -p)`,
+            { field: 'pipeline' },
+          );
+        }
         const params = parseParams(options.param, options.params);
         await withConnection(command, async ({ api, embedded }, g) => {
           if (options.dryRun) {
@@ -217,8 +256,10 @@ export function registerCommands(program: Command): void {
     });
 
   registerDatasetCommands(program);
+  registerDatabankCommands(program);
   registerTaskCommands(program);
   registerLanduseCommands(program);
+  registerSyncCommands(program);
 
   program
     .command('pipelines')

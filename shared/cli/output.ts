@@ -100,3 +100,8 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
 }
+
+/** A failed or canceled run exits 1 (after its view is printed). */
+export function exitForRun(run: RunViewDto): void {
+  if (run.status === 'failed' || run.status === 'canceled') process.exitCode = 1;
+}

@@ -19,7 +19,11 @@ export interface JobStepRequest {
     cpu?: number;
     memoryGb?: number;
     timeoutSeconds?: number;
+    cwd?: string;
+    monitor?: { intervalSeconds: number };
   };
+  /** Leave the ended job on the backend for the caller to read (and release) later. */
+  keepOnBackend?: boolean;
 }
 
 export interface JobOutcome {
@@ -36,7 +40,14 @@ export function* runJobAndWait(
   context: OrchestrationContext,
   request: JobStepRequest,
 ): Generator<df.Task, JobOutcome, unknown> {
-  const jobId = (yield context.df.callActivity('requestJobLaunch', request)) as string;
+  const { keepOnBackend, ...launch } = request;
+  // A sub-orchestration waits for its own jobs: the end event must be raised on it.
+  const waiting =
+    context.df.instanceId === request.runId ? {} : { instanceId: context.df.instanceId };
+  const jobId = (yield context.df.callActivity('requestJobLaunch', {
+    ...launch,
+    ...waiting,
+  })) as string;
   const timeoutSeconds =
     (request.spec.timeoutSeconds ?? defaultTimeoutSeconds) + watcherGraceSeconds;
   const deadline = addSeconds(context.df.currentUtcDateTime, timeoutSeconds);
@@ -54,6 +65,10 @@ export function* runJobAndWait(
     yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
     outcome = { jobId, state: 'timed_out', message: `no end reported within ${timeoutSeconds} s` };
   }
-  yield context.df.callActivity('collectJobLogs', { runId: request.runId, jobId });
+  yield context.df.callActivity('collectJobLogs', {
+    runId: request.runId,
+    jobId,
+    ...(keepOnBackend === true ? { keepOnBackend: true } : {}),
+  });
   return outcome;
 }

@@ -23,6 +23,8 @@ export function nextOccurrence(schedule: string, after: Date): Date {
   return CronExpressionParser.parse(schedule, { currentDate: after, tz: 'UTC' }).next().toDate();
 }
 
+const maxTimeoutMs = 2 ** 31 - 1;
+
 export function startTimerTriggers(options: {
   logger: Logger;
   clock: Clock;
@@ -41,17 +43,28 @@ export function startTimerTriggers(options: {
       // early must not fire the same occurrence twice.
       const now = options.clock.now();
       const next = nextOccurrence(schedule, now > last ? now : last);
-      const handle = setTimeout(
-        () => {
-          handles.delete(handle);
-          void fire(fn, last, next).finally(() => {
-            last = next;
-            arm();
-          });
-        },
-        Math.max(0, next.getTime() - options.clock.now().getTime()),
-      );
-      handles.add(handle);
+      const wait = (): void => {
+        if (stopped) return;
+        const remaining = next.getTime() - options.clock.now().getTime();
+        // setTimeout takes at most 2^31-1 ms (about 24.8 days); a longer wait (a yearly
+        // schedule) would fire at once. Sleep in steps until the occurrence is near.
+        const handle = setTimeout(
+          () => {
+            handles.delete(handle);
+            if (remaining > maxTimeoutMs) {
+              wait();
+              return;
+            }
+            void fire(fn, last, next).finally(() => {
+              last = next;
+              arm();
+            });
+          },
+          Math.min(maxTimeoutMs, Math.max(0, remaining)),
+        );
+        handles.add(handle);
+      };
+      wait();
     };
     if (fn.trigger.runOnStartup === true) void fire(fn, last, nextOccurrence(schedule, last));
     arm();

@@ -20,6 +20,7 @@ runComputeContract('Azure Container Instances (ARM fake)', async () => {
   });
   return {
     backend,
+    samplesMetrics: false,
     commandFor: (command) => ({ argv: nodeArgvFor(command), image: 'node:20-alpine' }),
     cleanup: () => server.close(),
   };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isBatonError } from '../../shared/domain/errors.js';
-import type { ComputeBackend, JobStatus } from '../../shared/ports/compute.js';
+import type { ComputeBackend, JobSpec, JobStatus } from '../../shared/ports/compute.js';
 import { waitForJob } from '../../shared/adapters/local/processCompute.js';
 
 /**
@@ -19,12 +19,19 @@ export type TestCommand =
   /** Writes JSON `{ name: value | null }` for each name. */
   | { kind: 'print-env'; names: string[] }
   /** Writes `JSON.stringify(args)` where args are exactly the arguments it received. */
-  | { kind: 'echo-args'; args: string[] };
+  | { kind: 'echo-args'; args: string[] }
+  /** Keeps one core busy for `seconds` while holding `megabytes` MiB (touched), then exits 0. */
+  | { kind: 'burn'; seconds: number; megabytes: number };
 
 /** What an adapter's test file supplies to {@link runComputeContract}. */
 export interface ComputeContractHarness {
   backend: ComputeBackend;
   commandFor(command: TestCommand): { argv: string[]; image?: string };
+  /**
+   * Whether the backend samples a monitored job (`metrics` has samples); false for a backend
+   * that cannot, whose `metrics` must then be [] for every job.
+   */
+  samplesMetrics: boolean;
   /** Upper bound for a short job to finish; defaults to 15 s. */
   waitTimeoutMs?: number;
   /** Poll interval for waits; defaults to 25 ms. */
@@ -58,7 +65,7 @@ export function runComputeContract(
     };
     const run = async (
       command: TestCommand,
-      extra: { env?: Record<string, string>; timeoutSeconds?: number } = {},
+      extra: Pick<JobSpec, 'env' | 'timeoutSeconds' | 'monitor'> = {},
     ): Promise<{ jobId: string; status: JobStatus; logs: string }> => {
       const jobId = newId(command.kind);
       await h.backend.launch({ jobId, ...h.commandFor(command), ...extra });
@@ -180,6 +187,48 @@ export function runComputeContract(
       await h.backend.cancel(busy);
       await h.backend.release(busy);
       await assert.rejects(h.backend.status(busy), isNotFound);
+    });
+
+    it('metrics: a monitored job that burns CPU and holds memory yields samples; an unmonitored job yields []; unknown job not_found', async () => {
+      const isNotFound = (e: unknown): boolean => isBatonError(e, 'not_found');
+      const megabytes = 50;
+      const monitored = await run(
+        h.samplesMetrics
+          ? { kind: 'burn', seconds: 1.5, megabytes }
+          : { kind: 'succeed', stdout: 'monitored', stderr: '' },
+        { monitor: { intervalSeconds: 0.2 } },
+      );
+      assert.equal(monitored.status.state, 'succeeded');
+      const samples = await h.backend.metrics(monitored.jobId);
+      if (h.samplesMetrics) {
+        assert.ok(samples.length >= 3, `a sample every 0.2 s of 1.5 s, got ${samples.length}`);
+        assert.ok(
+          samples.some((s) => s.cpuPercent > 0),
+          'cpuPercent > 0 at some sample',
+        );
+        const rssMax = Math.max(...samples.map((s) => s.rssBytes));
+        assert.ok(rssMax >= megabytes * 1024 * 1024, `rss covers the buffer, got ${rssMax}`);
+        for (const [i, s] of samples.entries()) {
+          assert.ok(Number.isFinite(Date.parse(s.at)), `at is a timestamp: ${s.at}`);
+          assert.ok(s.elapsedSeconds > (samples[i - 1]?.elapsedSeconds ?? 0), 'elapsed increases');
+          assert.ok(s.cpuPercent >= 0 && s.rssBytes >= 0 && s.processes >= 0);
+          assert.ok(s.systemMemoryTotalBytes > 0);
+          assert.ok(s.systemMemoryUsedBytes > 0);
+          assert.ok(s.systemMemoryUsedBytes <= s.systemMemoryTotalBytes);
+        }
+        assert.ok(
+          samples.some((s) => s.processes >= 1 && s.rssBytes > 0),
+          'a sample while the job ran',
+        );
+      } else {
+        assert.deepEqual(samples, []);
+      }
+
+      const plain = await run({ kind: 'succeed', stdout: 'unmonitored', stderr: '' });
+      assert.deepEqual(await h.backend.metrics(plain.jobId), []);
+      await assert.rejects(h.backend.metrics(`nope-${randomBytes(4).toString('hex')}`), isNotFound);
+      await h.backend.release(monitored.jobId);
+      await assert.rejects(h.backend.metrics(monitored.jobId), isNotFound);
     });
 
     it('unknown jobs are not_found for status, logs and cancel', async () => {

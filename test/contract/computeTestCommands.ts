@@ -14,6 +14,12 @@ const scripts: Record<TestCommand['kind'], string> = {
     'const o = {}; for (const n of process.argv.slice(1)) o[n] = process.env[n] ?? null;' +
     ' process.stdout.write(JSON.stringify(o));',
   'echo-args': 'process.stdout.write(JSON.stringify(process.argv.slice(1)));',
+  // Filled with 1s, not zeros, so every page is touched and resident.
+  burn:
+    'const b = Buffer.alloc(Number(process.argv[2]) * 1048576, 1);' +
+    ' const end = Date.now() + Number(process.argv[1]) * 1000; let x = 0;' +
+    ' while (Date.now() < end) x = (x + b[x % b.length]) % 1e9;' +
+    ' process.stdout.write(`burned ${b.length}`);',
 };
 
 function argsOf(command: TestCommand): string[] {
@@ -30,6 +36,8 @@ function argsOf(command: TestCommand): string[] {
       return command.names;
     case 'echo-args':
       return command.args;
+    case 'burn':
+      return [String(command.seconds), String(command.megabytes)];
   }
 }
 

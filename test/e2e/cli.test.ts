@@ -95,7 +95,7 @@ describe('baton CLI', () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', 'hello', '-p', 'count=0'], /params\.count/],
       [['run', 'hello', '-p', 'colour=blue'], /params/],
-      [['run', 'nope'], /unknown pipeline 'nope'/],
+      [['run', 'nope'], /'nope' is neither a pipeline .* nor a databank/],
       [['run', 'hello', '--params', '{not json'], /--params/],
       [['run', 'hello', '--timeout', '-4'], /--timeout/],
       [['status', 'no-such-run'], /not found/],

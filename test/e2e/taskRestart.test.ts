@@ -73,15 +73,23 @@ describe('tasks across host kills (baton up as a child process)', () => {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
 
+      // Each kill lands while a job runs: wait for one (and a little into it), then kill.
       let killsWhileRunning = 0;
-      for (const delay of [2500, 1800, 2200]) {
-        await new Promise((r) => setTimeout(r, delay));
-        const before = await api<TaskView>(`${host.url}/api/tasks/user.tester.restart`);
+      for (const into of [300, 900, 600]) {
+        const url = host.url;
+        const deadline = Date.now() + 60_000;
+        let running = 0;
+        while (Date.now() < deadline && running === 0) {
+          const view = await api<TaskView>(`${url}/api/tasks/user.tester.restart`);
+          running = view.body.byState.running ?? 0;
+          if (running === 0) await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, into));
         await killHard(host);
-        if ((before.body.byState.running ?? 0) > 0) killsWhileRunning++;
+        if (running > 0) killsWhileRunning++;
         host = await startHostProcess(stateDir, env);
       }
-      assert.ok(killsWhileRunning >= 2, `kills landed while jobs ran: ${killsWhileRunning}`);
+      assert.equal(killsWhileRunning, 3, 'every kill landed while jobs ran');
 
       let view: TaskView | undefined;
       const deadline = Date.now() + 120_000;

@@ -202,6 +202,31 @@ describe('LocalProcessBackend', () => {
     assert.deepEqual(await backend.cancel(jobId), canceled);
   });
 
+  it('finishes a launch the launcher died in (folder made, no supervisor), running the job once', async () => {
+    // What a SIGKILL between creating the job folder and spawning its supervisor leaves.
+    const marker = path.join(base, `ran-${randomBytes(4).toString('hex')}`);
+    const code = "require('node:fs').appendFileSync(process.argv[1], 'x'); console.log('ran')";
+    for (const leftover of ['bare', 'with-spec']) {
+      const jobId = newId(`crashed-${leftover}`);
+      await mkdir(path.join(root, jobId), { mode: 0o700 });
+      if (leftover === 'with-spec') {
+        await writeFile(
+          path.join(root, jobId, 'status.json'),
+          JSON.stringify({ state: 'pending', createdAt: '2000-01-01T00:00:00Z' }),
+        );
+      }
+      // Two redeliveries at once: the claim lets one supervisor run the job.
+      await Promise.all([
+        backend.launch({ jobId, argv: nodeJob(code, marker) }),
+        backend.launch({ jobId, argv: nodeJob(code, marker) }),
+      ]);
+      const status = await finish(jobId);
+      assert.equal(status.state, 'succeeded', JSON.stringify(status));
+      assert.match(await backend.logs(jobId), /^ran\n$/);
+    }
+    assert.equal(await readFile(marker, 'utf8'), 'xx', 'each job ran exactly once');
+  });
+
   it('cancel right after launch (supervisor still starting) records canceled', async () => {
     const jobId = newId('early');
     const sideEffect = path.join(work, `${jobId}.ran`);
@@ -339,6 +364,83 @@ describe('LocalProcessBackend', () => {
     }
     await assert.rejects(backend.logs('x', { tail: -1 }), isCode('validation'));
   });
+
+  it('validates monitor before creating anything, naming the field', async () => {
+    const bad: Array<[unknown, string]> = [
+      [{ intervalSeconds: 0.05 }, 'monitor.intervalSeconds'],
+      [{ intervalSeconds: 3601 }, 'monitor.intervalSeconds'],
+      [{ intervalSeconds: Number.NaN }, 'monitor.intervalSeconds'],
+      [{ intervalSeconds: '1' }, 'monitor.intervalSeconds'],
+      [{}, 'monitor.intervalSeconds'],
+      [1, 'monitor'],
+      [null, 'monitor'],
+    ];
+    for (const [monitor, field] of bad) {
+      const jobId = newId('badmon');
+      const spec = { jobId, argv: nodeJob(''), monitor } as unknown as Parameters<
+        LocalProcessBackend['launch']
+      >[0];
+      await assert.rejects(
+        backend.launch(spec),
+        (e: unknown) => isBatonError(e, 'validation') && e.field === field,
+        JSON.stringify(monitor),
+      );
+      assert.equal(existsSync(path.join(root, jobId)), false);
+    }
+  });
+
+  const onLinux = existsSync('/proc/self/stat');
+
+  it(
+    'counts the CPU of reaped subprocesses and of the exited main process',
+    {
+      skip: !onLinux && 'no /proc',
+    },
+    async () => {
+      // Burns 0.5 s of CPU in a short-lived child, then 0.5 s itself, then exits. The interval
+      // is longer than the job, so the only sample is the final one, taken after the main
+      // process is gone: its CPU must still cover both.
+      const burn = `const t = process.cpuUsage(); while (process.cpuUsage(t).user + process.cpuUsage(t).system < 5e5);`;
+      const code =
+        `require('node:child_process').spawnSync(process.execPath, ['-e', ${JSON.stringify(burn)}]);` +
+        burn;
+      const jobId = newId('cpu');
+      await backend.launch({ jobId, argv: nodeJob(code), monitor: { intervalSeconds: 60 } });
+      assert.equal((await finish(jobId)).state, 'succeeded');
+      const samples = await backend.metrics(jobId);
+      assert.equal(samples.length, 1, JSON.stringify(samples));
+      const [last] = samples;
+      assert.ok(last);
+      const cpuSeconds = (last.cpuPercent / 100) * last.elapsedSeconds;
+      assert.ok(cpuSeconds >= 0.9 && cpuSeconds < 5, `cpu seconds ${cpuSeconds}`);
+      assert.equal(last.processes, 0);
+      assert.ok(last.elapsedSeconds >= 0.9);
+    },
+  );
+
+  it(
+    'metrics ignores a torn last line and unparsable lines; a wrong header is internal',
+    {
+      skip: !onLinux && 'no /proc',
+    },
+    async () => {
+      const jobId = newId('torn');
+      await backend.launch({ jobId, argv: nodeJob(''), monitor: { intervalSeconds: 0.1 } });
+      await finish(jobId);
+      const file = path.join(root, jobId, 'metrics.csv');
+      const samples = await backend.metrics(jobId);
+      assert.ok(samples.length >= 1);
+      const text = await readFile(file, 'utf8');
+      await writeFile(file, `${text}not,a,sample\n2024-01-01T00:00:00.000Z,1.5,12.`);
+      assert.deepEqual(await backend.metrics(jobId), samples);
+      await writeFile(file, text.split('\n')[0] ?? '');
+      assert.deepEqual(await backend.metrics(jobId), []);
+      await writeFile(file, `${(text.split('\n')[0] ?? '').toUpperCase()}\n`);
+      await assert.rejects(backend.metrics(jobId), isCode('internal'));
+      await rm(file);
+      assert.deepEqual(await backend.metrics(jobId), []);
+    },
+  );
 
   it('a missing executable is a failed job with a message', async () => {
     const jobId = newId('enoent');

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from '../../ports/clock.js';
 import {
   terminalJobStates,
   type ComputeBackend,
+  type JobMetricSample,
   type JobSpec,
   type JobStatus,
 } from '../../ports/compute.js';
@@ -150,6 +151,16 @@ export class AciBackend implements ComputeBackend {
       await this.get(name);
       return '';
     }
+  }
+
+  /**
+   * Always [] for an existing group: ARM exposes no per-process metrics (Azure Monitor has
+   * group-level CPU and memory, minutes apart), so `monitor` is ignored here. `not_found` for an
+   * unknown group.
+   */
+  async metrics(jobId: string): Promise<JobMetricSample[]> {
+    await this.get(checkContainerGroupName(jobId));
+    return [];
   }
 
   async cancel(jobId: string): Promise<JobStatus> {

@@ -6,11 +6,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BatonError, isBatonError, notFound } from '../../domain/errors.js';
+import { checkMonitor } from '../../domain/jobMetrics.js';
 import { resolveInside } from '../../domain/paths.js';
 import { systemClock } from '../../ports/clock.js';
 import type { Clock } from '../../ports/clock.js';
 import { terminalJobStates } from '../../ports/compute.js';
-import type { ComputeBackend, JobSpec, JobState, JobStatus } from '../../ports/compute.js';
+import type {
+  ComputeBackend,
+  JobMetricSample,
+  JobSpec,
+  JobState,
+  JobStatus,
+} from '../../ports/compute.js';
 
 /** Configuration of {@link LocalProcessBackend}. */
 export interface LocalProcessBackendOptions {
@@ -37,6 +44,9 @@ export const inheritedEnvKeys = ['PATH', 'HOME', 'LANG', 'TMPDIR'] as const;
 
 const jobIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const supervisorFile = 'processSupervisor.mjs';
+/** metrics.csv's header, as processSupervisor.mjs writes it (METRICS_HEADER there). */
+const metricsHeader =
+  'at,elapsed_s,cpu_percent,rss_bytes,system_memory_used_bytes,system_memory_total_bytes,processes';
 /** A job folder with no supervisor after this long was abandoned mid-launch. */
 const launchGraceMs = 30_000;
 
@@ -67,7 +77,9 @@ type SupervisorRecord = z.infer<typeof supervisorRecord>;
  * because only the caller whose `mkdir` of the job folder succeeds starts anything.
  *
  * Layout: `<root>/<jobId>/{spec.json,status.json,supervisor.json,cancel,output.log}`, folder
- * 0700 and files 0600 because spec.json holds the job's env. `status` double-checks a
+ * 0700 and files 0600 because spec.json holds the job's env; a job launched with `monitor` adds
+ * `metrics.csv` (the supervisor's samples of the job's process group, Linux only) or, on a host
+ * without /proc, `metrics.unavailable` saying why there are none. `status` double-checks a
  * "running" record against the live process table (boot id, pid start time, zombies), so a
  * reboot or a SIGKILLed supervisor surfaces as `failed: supervisor lost` instead of hanging.
  * POSIX only (process groups); Windows is not supported.
@@ -95,17 +107,45 @@ export class LocalProcessBackend implements ComputeBackend {
     const argv = checkArgv(spec.argv);
     const env = { ...safeHostEnv(), ...checkEnv(spec.env) };
     const timeoutSeconds = checkTimeout(spec.timeoutSeconds);
+    const monitor = checkMonitor(spec.monitor);
     await io(() => mkdir(this.root, { recursive: true }), 'create the job root');
     const cwd = await this.resolveCwd(spec.cwd);
     const dir = this.jobDir(jobId);
+    let repeated = false;
     try {
       await mkdir(dir, { mode: 0o700 });
     } catch (error) {
-      if (errnoOf(error) === 'EEXIST') return this.status(jobId);
-      throw unavailable('create the job folder', error);
+      if (errnoOf(error) !== 'EEXIST') throw unavailable('create the job folder', error);
+      repeated = true;
     }
     const createdAt = this.clock.now().toISOString();
-    const jobSpec = { jobId, argv, env, cwd, timeoutSeconds, killGraceMs: this.killGraceMs };
+    const jobSpec = {
+      jobId,
+      argv,
+      env,
+      cwd,
+      timeoutSeconds,
+      killGraceMs: this.killGraceMs,
+      ...(monitor === undefined ? {} : { monitor }),
+    };
+    if (repeated) {
+      // Launched before. If no supervisor ever claimed the job (the launcher died between
+      // creating the folder and spawning it), finish that launch; the claim file keeps a
+      // supervisor that was merely slow from running the job a second time.
+      if (
+        existsSync(path.join(dir, 'supervisor.claim')) ||
+        ((await readStatus(dir))?.state !== 'pending' && existsSync(path.join(dir, 'status.json')))
+      ) {
+        return this.status(jobId);
+      }
+      if (!existsSync(path.join(dir, 'spec.json'))) {
+        await writeJsonAtomic(path.join(dir, 'spec.json'), jobSpec);
+      }
+      // A fresh start time: the launch grace counts from this spawn, not the one that died.
+      await writeJsonAtomic(path.join(dir, 'status.json'), { state: 'pending', createdAt });
+      await this.startSupervisor(dir).catch(() => undefined);
+      return this.status(jobId);
+    }
     try {
       await writeJsonAtomic(path.join(dir, 'spec.json'), jobSpec);
       await writeJsonAtomic(path.join(dir, 'status.json'), { state: 'pending', createdAt });
@@ -151,6 +191,23 @@ export class LocalProcessBackend implements ComputeBackend {
       if (errnoOf(error) === 'ENOENT') return '';
       throw unavailable('read the job log', error);
     }
+  }
+
+  /**
+   * The supervisor's samples from metrics.csv: [] for a job launched without `monitor`, one
+   * not sampled yet, or a host without /proc. Safe while the job runs: a line still being
+   * appended (no newline yet) is left for the next call.
+   */
+  async metrics(jobId: string): Promise<JobMetricSample[]> {
+    const dir = await this.existingJobDir(jobId);
+    let text: string;
+    try {
+      text = await readFile(path.join(dir, 'metrics.csv'), 'utf8');
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return [];
+      throw unavailable('read the job metrics', error);
+    }
+    return parseMetricsCsv(text, path.join(dir, 'metrics.csv'));
   }
 
   async cancel(jobId: string): Promise<JobStatus> {
@@ -310,6 +367,40 @@ export function locateSupervisor(moduleUrl: string = import.meta.url): string {
   throw new BatonError('internal', `${supervisorFile} not found near ${here}`);
 }
 
+/** A metrics.csv row's numbers, once their count is checked. */
+type Six = [number, number, number, number, number, number];
+
+/**
+ * metrics.csv's complete lines as samples. The text after the last newline is a line the
+ * supervisor is still writing, so it is ignored; so is a line that does not parse (a crash
+ * mid-write), rather than failing every later read. A wrong header is `internal`.
+ */
+function parseMetricsCsv(text: string, file = 'metrics.csv'): JobMetricSample[] {
+  const lines = text.split('\n');
+  lines.pop();
+  if (lines.length === 0) return [];
+  if (lines[0] !== metricsHeader) throw new BatonError('internal', `${file}: unexpected header`);
+  const samples: JobMetricSample[] = [];
+  for (const line of lines.slice(1)) {
+    const [at = '', ...cells] = line.split(',');
+    const numbers = cells.map((cell) => (cell.trim() === '' ? NaN : Number(cell)));
+    if (numbers.length !== 6 || !numbers.every(Number.isFinite) || Number.isNaN(Date.parse(at))) {
+      continue;
+    }
+    const [elapsedSeconds, cpuPercent, rssBytes, used, total, processes] = numbers as Six;
+    samples.push({
+      at,
+      elapsedSeconds,
+      cpuPercent,
+      rssBytes,
+      systemMemoryUsedBytes: used,
+      systemMemoryTotalBytes: total,
+      processes,
+    });
+  }
+  return samples;
+}
+
 function isTerminal(state: JobState): boolean {
   return terminalJobStates.includes(state);
 }
@@ -324,7 +415,11 @@ function toJobStatus(jobId: string, record: StatusRecord): JobStatus {
 }
 
 function safeHostEnv(): Record<string, string> {
-  const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+  // The folder of the node running Baton comes first, so `node` in a command is this node
+  // (nvm and similar install it outside the standard folders).
+  const env: Record<string, string> = {
+    PATH: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+  };
   for (const key of inheritedEnvKeys) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;

@@ -9,23 +9,50 @@
  * writer of `status.json` until it exits.
  *
  * Files in <jobDir> (written by the backend unless noted):
- *   spec.json        { jobId, argv, env, cwd, timeoutSeconds?, killGraceMs }
+ *   spec.json        { jobId, argv, env, cwd, timeoutSeconds?, killGraceMs, monitor? }
  *   status.json      pending (backend) -> running -> terminal (this script), atomic temp+rename
  *   supervisor.json  { pid, startTime?, bootId? } (this script, after its signal handlers exist)
  *   cancel           marker written by cancel() before it signals us
  *   output.log       the job's stdout and stderr, appended
+ *   metrics.csv      with `monitor`: one resource sample per line (this script, appended)
+ *   metrics.unavailable  with `monitor` on a host without /proc: why nothing is sampled
  *
  * The job runs in its own process group (pgid = its pid); timeout and cancel send SIGTERM to
  * the whole group, then SIGKILL after the grace period, and leftover group members are killed
  * when the job's main process exits, as a container runtime would. Linux and macOS only.
+ *
+ * Monitoring (Linux only: it reads /proc) samples the job's process group every
+ * `monitor.intervalSeconds` and once more when the main process exits, before leftovers are
+ * reaped. CPU time is utime+stime+cutime+cstime of every group member (cutime/cstime carry
+ * the children they already reaped, so short-lived subprocesses count) plus what this script
+ * reaped itself (the main process, via its own cutime/cstime), so the figure stays right after
+ * the main process is gone. Processes that leave the group (setsid) are not followed, exactly
+ * as cancel does not follow them. A sampling failure never touches the job.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 /** @typedef {'running' | 'succeeded' | 'failed' | 'canceled' | 'timed_out'} State */
-/** @typedef {{ state: string, pgrp: number, startTime: number }} ProcStat */
+/**
+ * @typedef {{
+ *   state: string, pgrp: number, startTime: number,
+ *   ticks: number, reapedTicks: number, rssPages: number,
+ * }} ProcStat
+ * @typedef {{
+ *   intervalMs: number, clockTicks: number, pageSize: number, reapedTicksBase: number,
+ *   startMs: number, lastMs: number, lastTicks: number, lastElapsed: string,
+ *   timer?: ReturnType<typeof setInterval>,
+ * }} Monitor
+ */
+
+/** metrics.csv's header; LocalProcessBackend.metrics parses exactly these columns. */
+const METRICS_HEADER =
+  'at,elapsed_s,cpu_percent,rss_bytes,system_memory_used_bytes,system_memory_total_bytes,processes';
+const MIN_INTERVAL_SECONDS = 0.1;
+const MAX_INTERVAL_SECONDS = 3600;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const jobDir = process.argv[2];
@@ -42,6 +69,8 @@ let pgid = 0;
 let killGraceMs = 2000;
 /** @type {Record<string, unknown>} */
 let base = {};
+/** @type {Monitor | undefined} */
+let monitor;
 
 // Handlers first: supervisor.json is written only after they exist, so cancel() never
 // signals a supervisor that would die of the signal instead of recording 'canceled'.
@@ -53,6 +82,14 @@ process.on('uncaughtException', (error) => crash(error));
 main();
 
 function main() {
+  // One supervisor per job, whoever spawned it: a launch repeated after a crash may start a
+  // second one while the first is still coming up, and only the one that claims the job runs it.
+  try {
+    fs.closeSync(fs.openSync(file('supervisor.claim'), 'wx', 0o600));
+  } catch (error) {
+    if (error && error.code === 'EEXIST') process.exit(0);
+    throw error;
+  }
   writeJsonAtomic('supervisor.json', {
     pid: process.pid,
     startTime: readStat(process.pid)?.startTime,
@@ -65,6 +102,8 @@ function main() {
     finish('canceled', { message: 'canceled before start' });
     return;
   }
+  // Before the spawn: getconf's children must be reaped before the baseline of reaped time.
+  const monitorPlan = planMonitor(spec.monitor);
   const out = fs.openSync(file('output.log'), 'a', 0o600);
   /** @type {import('node:child_process').ChildProcess} */
   let child;
@@ -86,6 +125,7 @@ function main() {
   if (child.pid === undefined) return; // 'error' follows
   pgid = child.pid;
   const startedAt = new Date().toISOString();
+  if (monitorPlan !== undefined) startMonitor(monitorPlan);
   base = { ...base, pid: child.pid, pgid, startedAt };
   writeJsonAtomic('status.json', { ...base, state: 'running' });
   child.on('exit', (code, signal) => void onLeaderExit(code, signal));
@@ -115,6 +155,7 @@ function requestStop(reason) {
  */
 async function onLeaderExit(code, signal) {
   leaderExited = true;
+  stopMonitor();
   await reapGroup();
   const exitCode = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : undefined);
   const state = stopReason ?? (code === 0 ? 'succeeded' : 'failed');
@@ -196,14 +237,159 @@ function groupAlive() {
 }
 
 /**
+ * What monitoring needs, read once before the job starts; undefined when not asked for, or
+ * when this host has no /proc (then metrics.unavailable says so).
+ * @param {unknown} requested spec.monitor, validated by the backend
+ * @returns {Omit<Monitor, 'startMs' | 'lastMs'> | undefined}
+ */
+function planMonitor(requested) {
+  if (typeof requested !== 'object' || requested === null) return undefined;
+  const seconds = /** @type {{ intervalSeconds?: unknown }} */ (requested).intervalSeconds;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return undefined;
+  if (!fs.existsSync('/proc/self/stat') || !fs.existsSync('/proc/meminfo')) {
+    writeText(
+      'metrics.unavailable',
+      `no /proc on this host (${process.platform}): resource samples are taken on Linux only\n`,
+    );
+    return undefined;
+  }
+  try {
+    const clockTicks = getconf('CLK_TCK', 100);
+    const pageSize = getconf('PAGESIZE', 4096);
+    const clamped = Math.min(Math.max(seconds, MIN_INTERVAL_SECONDS), MAX_INTERVAL_SECONDS);
+    return {
+      intervalMs: clamped * 1000,
+      clockTicks,
+      pageSize,
+      reapedTicksBase: readStat(process.pid)?.reapedTicks ?? 0,
+      lastTicks: 0,
+      lastElapsed: '',
+    };
+  } catch {
+    return undefined; // monitoring is best effort; the job runs regardless
+  }
+}
+
+/** @param {Omit<Monitor, 'startMs' | 'lastMs'>} plan */
+function startMonitor(plan) {
+  const now = performance.now();
+  /** @type {Monitor} */
+  const started = { ...plan, startMs: now, lastMs: now };
+  try {
+    const fd = fs.openSync(file('metrics.csv'), 'a', 0o600);
+    try {
+      if (fs.fstatSync(fd).size === 0) fs.writeSync(fd, `${METRICS_HEADER}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return;
+  }
+  monitor = started;
+  started.timer = setInterval(sample, started.intervalMs);
+  started.timer.unref();
+}
+
+/** The final sample, as the main process exits (before leftovers are reaped); then no more. */
+function stopMonitor() {
+  if (monitor === undefined) return;
+  clearInterval(monitor.timer);
+  sample();
+  monitor = undefined;
+}
+
+/** Appends one line to metrics.csv; never throws (a failed sample is a missing line). */
+function sample() {
+  const m = monitor;
+  if (m === undefined) return;
+  try {
+    const now = performance.now();
+    const elapsed = ((now - m.startMs) / 1000).toFixed(3);
+    if (elapsed === m.lastElapsed) return; // elapsed_s strictly increases
+    const group = groupUsage();
+    const reaped = (readStat(process.pid)?.reapedTicks ?? m.reapedTicksBase) - m.reapedTicksBase;
+    const ticks = group.ticks + reaped;
+    const seconds = (now - m.lastMs) / 1000;
+    const cpu =
+      seconds > 0 ? Math.max(0, ((ticks - m.lastTicks) / m.clockTicks / seconds) * 100) : 0;
+    const memory = readMeminfo();
+    const line = [
+      new Date().toISOString(),
+      elapsed,
+      cpu.toFixed(2),
+      group.rssPages * m.pageSize,
+      memory.total - memory.available,
+      memory.total,
+      group.processes,
+    ].join(',');
+    fs.appendFileSync(file('metrics.csv'), `${line}\n`, { mode: 0o600 });
+    m.lastMs = now;
+    m.lastTicks = ticks;
+    m.lastElapsed = elapsed;
+  } catch {
+    // A vanished job folder, a full disk: skip this sample, keep the job.
+  }
+}
+
+/** CPU ticks, resident pages and live processes of the job's group, from /proc. */
+function groupUsage() {
+  let ticks = 0;
+  let rssPages = 0;
+  let processes = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat === undefined || stat.pgrp !== pgid) continue;
+    ticks += stat.ticks + stat.reapedTicks;
+    if (stat.state === 'Z' || stat.state === 'X') continue;
+    rssPages += stat.rssPages;
+    processes += 1;
+  }
+  return { ticks, rssPages, processes };
+}
+
+/** MemTotal and MemAvailable of /proc/meminfo, in bytes (MemFree where MemAvailable is missing). */
+function readMeminfo() {
+  const text = fs.readFileSync('/proc/meminfo', 'utf8');
+  /** @param {string} key */
+  const kib = (key) => {
+    const match = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
+    return match ? Number(match[1]) * 1024 : undefined;
+  };
+  const total = kib('MemTotal') ?? 0;
+  return { total, available: kib('MemAvailable') ?? kib('MemFree') ?? total };
+}
+
+/**
+ * `getconf <name>` as a positive integer, else the fallback (argv array, no shell).
+ * @param {string} name
+ * @param {number} fallback
+ */
+function getconf(name, fallback) {
+  const result = spawnSync('getconf', [name], { encoding: 'utf8', timeout: 2000 });
+  const value = Number.parseInt(typeof result.stdout === 'string' ? result.stdout : '', 10);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+/**
+ * Fields of /proc/<pid>/stat (proc(5); numbered from 1, the name in parentheses is field 2).
  * @param {number} pid
  * @returns {ProcStat | undefined}
  */
 function readStat(pid) {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields[0] is field 3 (state), so field n is fields[n - 3].
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', pgrp: Number(fields[2]), startTime: Number(fields[19]) };
+    const field = (/** @type {number} */ n) => Number(fields[n - 3]) || 0;
+    return {
+      state: fields[0] ?? '',
+      pgrp: Number(fields[2]),
+      startTime: Number(fields[19]),
+      ticks: field(14) + field(15), // utime + stime
+      reapedTicks: field(16) + field(17), // cutime + cstime: children this process waited for
+      rssPages: field(24),
+    };
   } catch {
     return undefined;
   }
@@ -231,6 +417,18 @@ function writeJsonAtomic(name, value) {
     fs.closeSync(fd);
   }
   fs.renameSync(temp, file(name));
+}
+
+/**
+ * @param {string} name
+ * @param {string} text
+ */
+function writeText(name, text) {
+  try {
+    fs.writeFileSync(file(name), text, { mode: 0o600 });
+  } catch {
+    // Only informative.
+  }
 }
 
 /** @param {string} name */
