@@ -45,6 +45,7 @@ import {
   type UploadStep,
 } from '../domain/databankSync.js';
 import type { DatabankFileKind } from '../domain/databankLayout.js';
+import { runLimited } from './runLimited.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { parseModelConfig, type ModelConfig } from '../domain/modelConfig.js';
 import { lakeTempPrefix, normalizeLakePath } from '../domain/paths.js';
@@ -408,14 +409,15 @@ class UploadExecutor {
       return this.transferred();
     }
     const source = localPathOf(this.context.localFolder, step.from);
+    const known = step.md5 === undefined ? {} : { md5: step.md5 };
     if (step.mode === 'replace') {
       if (step.preserveRemoteAt !== undefined)
         await this.preserveRemote(step.to, step.preserveRemoteAt);
-      await this.lake.uploadFile(source, target);
+      await this.lake.uploadFile(source, target, known);
       return this.transferred();
     }
     try {
-      await this.lake.uploadFile(source, target, { createOnly: true });
+      await this.lake.uploadFile(source, target, { createOnly: true, ...known });
       return this.transferred();
     } catch (error) {
       if (!isBatonError(error, 'conflict') || step.to !== step.from) throw error;
@@ -783,32 +785,6 @@ class ProgressCounter {
 
 function preparing(message: string): SyncProgress {
   return { phase: 'prepare', done: 0, total: 0, bytesDone: 0, bytesTotal: 0, message };
-}
-
-/**
- * Runs `work` over `items`, at most `limit` at once. Unlike a plain pool, it starts nothing new
- * after the first failure and waits for what is in flight before rethrowing it, so the caller's
- * cleanup (temp zips, staging) never races transfers still running.
- */
-export async function runLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
 }
 
 function localPathOf(root: string, relative: string): string {

@@ -4,7 +4,6 @@ import {
   cp,
   lstat,
   mkdir,
-  readdir,
   readFile,
   realpath,
   rename,
@@ -13,7 +12,7 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { errnoOf } from '../adapters/local/fsPrimitives.js';
+import { errnoOf, pathExists } from '../adapters/local/fsPrimitives.js';
 import {
   checkDatabankFileName,
   checkDatabankName,
@@ -284,24 +283,4 @@ async function copyWithoutLinks(source: string, target: string): Promise<void> {
     return;
   }
   await cp(source, target);
-}
-
-async function pathExists(target: string): Promise<boolean> {
-  try {
-    await lstat(target);
-    return true;
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return false;
-    throw error;
-  }
-}
-
-/** Names of the entries of a folder, or [] when it does not exist. */
-export async function listFolder(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return [];
-    throw error;
-  }
 }

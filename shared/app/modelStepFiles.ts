@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
-import yazl from 'yazl';
 import { outputArchiveName, outputsFolder } from '../domain/databankLayout.js';
 import type { OutputArchive } from '../domain/modelConfig.js';
+import { writeDeterministicZip } from './databankZip.js';
 
 /**
  * What happens to a sub-component's folder after its step: output archives are built
@@ -99,25 +97,22 @@ export async function applyCleanupPatterns(
 }
 
 /**
- * A zip of `files` (relative to `baseDir`) at `target`, written to a temp file and renamed: the
- * archive is complete or absent. Entries are sorted and stamped with one fixed time, so the
- * same files give the same bytes (sync compares archives by hash).
+ * A zip of `files` (relative to `baseDir`) at `target`, built beside it and renamed: the archive
+ * is complete or absent. Deterministic (databankZip.ts), so the same files give the same bytes
+ * and a sync skips an unchanged archive.
  */
-export async function writeZip(
-  baseDir: string,
-  files: readonly string[],
-  target: string,
-): Promise<void> {
+async function writeZip(baseDir: string, files: readonly string[], target: string): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`);
-  const zip = new yazl.ZipFile();
-  const fixed = new Date('2000-01-01T00:00:00Z');
-  for (const file of [...files].sort()) {
-    zip.addFile(path.join(baseDir, ...file.split('/')), file, { mtime: fixed, mode: 0o100644 });
-  }
-  zip.end();
+  const entries = await Promise.all(
+    files.map(async (file) => ({
+      path: file,
+      isDirectory: false,
+      mode: (await lstat(path.join(baseDir, ...file.split('/')))).mode,
+    })),
+  );
   try {
-    await pipeline(zip.outputStream, createWriteStream(temp, { flags: 'wx' }));
+    await writeDeterministicZip(baseDir, entries, temp);
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true });

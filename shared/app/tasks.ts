@@ -28,6 +28,7 @@ import {
 import { parseInput } from '../domain/validation.js';
 import type { StoredDocument } from '../ports/stateStore.js';
 import { getDataset, type DatasetView } from './datasets.js';
+import { runLimited } from './runLimited.js';
 import type { TaskDeps } from './taskDeps.js';
 import { releaseComputeJob, saveJobLog } from './taskJobs.js';
 import { requestSchedulerTick } from './taskScheduler.js';
@@ -232,7 +233,7 @@ export async function createTask(
 
   // Jobs first, the task document last: it is the commit point. A crash in between leaves job
   // documents no task refers to, which the next create of this name overwrites.
-  await forEachLimited(jobs, 16, (job) =>
+  await runLimited(jobs, 16, (job) =>
     deps.state.upsert(taskJobsCollection, { id: job.key, pk: job.task, body: job }),
   );
   try {
@@ -292,7 +293,7 @@ export async function deleteTask(
   // The tombstone first, so a scheduler tick that read the task earlier launches nothing more.
   await moveTask(deps, doc, { type: 'delete' }, caller);
   const jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: name });
-  await forEachLimited(jobs, 16, async (job) => {
+  await runLimited(jobs, 16, async (job) => {
     try {
       await deps.state.delete(taskJobsCollection, name, job.id);
     } catch (error) {
@@ -331,7 +332,7 @@ export async function retryTask(
   const gateSize = gateSizeFor(retryable.length, deps.testJobs, doc.body.bypass);
   // Jobs before the task, so a crash in between leaves a settled task whose jobs a second retry
   // finds queued already (and the scheduler launches nothing of a settled task).
-  await forEachLimited(jobs, 16, async (job) => {
+  await runLimited(jobs, 16, async (job) => {
     const position = retryable.indexOf(job);
     const gate = position !== -1 && position < gateSize;
     if (position === -1) {
@@ -388,7 +389,7 @@ export async function cancelActiveJobs(
     where: { state: ['queued', 'assigned', 'running'] },
   });
   let canceled = 0;
-  await forEachLimited(jobs, 8, async (job) => {
+  await runLimited(jobs, 8, async (job) => {
     let logPath: string | undefined;
     if (job.body.state !== 'queued') {
       await deps.compute.cancel(job.body.computeJobId).catch((error: unknown) => {
@@ -621,20 +622,4 @@ async function datasetFor(deps: TaskDeps, name: string, field: string): Promise<
     }
     throw error;
   }
-}
-
-/** Runs `work` over `items`, at most `limit` at a time. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

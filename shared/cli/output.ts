@@ -60,6 +60,11 @@ export function renderRun(run: RunViewDto): string {
     );
   if (run.error) lines.push(`error     ${run.error}`);
   if (run.status === 'completed') lines.push(`output    ${JSON.stringify(run.output)}`);
+  // Pipelines that summarise their steps (the model's monitoring line per step) get them listed.
+  const summaries = (run.output as { summaries?: unknown } | null | undefined)?.summaries;
+  if (Array.isArray(summaries) && summaries.every((line) => typeof line === 'string')) {
+    lines.push('', ...summaries.map((line) => `  ${line}`));
+  }
   if (run.steps && run.steps.length > 0) {
     lines.push('');
     lines.push(

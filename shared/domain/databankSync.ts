@@ -70,6 +70,8 @@ export interface UploadStep {
   /** Path below the databank's lake prefix. */
   to: string;
   size: number;
+  /** The local file's MD5 when known (hashed to compare): the lake need not hash it again. */
+  md5?: string;
   /** `createOnly` never replaces a lake file; `replace` does (configs and component zips). */
   mode: 'createOnly' | 'replace';
   /** Configs: keep the lake copy here before ours replaces it. */
@@ -265,7 +267,14 @@ export function planSyncUpload(input: UploadPlanInput): SyncPlan {
     else {
       const conflictPath = conflictCopyPath(file.path, input.stamp);
       const there = remote.get(file.path);
-      const base = { op: 'upload', kind, from: file.path, size: file.size, conflictPath } as const;
+      const base = {
+        op: 'upload',
+        kind,
+        from: file.path,
+        size: file.size,
+        conflictPath,
+        ...(file.md5 === undefined ? {} : { md5: file.md5 }),
+      } as const;
       if (there !== undefined && sameContent(file, there)) skip('unchanged');
       else if (kind === 'config') {
         if (there === undefined) steps.push({ ...base, to: file.path, mode: 'createOnly' });

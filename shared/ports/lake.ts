@@ -17,6 +17,11 @@ export interface LakeWriteOptions {
   /** Fail with `conflict` when the path exists (outputs are never overwritten). */
   createOnly?: boolean;
   contentType?: string;
+  /**
+   * Hex MD5 of the content when the caller computed it already (a sync hashes to compare):
+   * the folder lake then copies without hashing a second time. Trusted as given.
+   */
+  md5?: string;
 }
 
 export interface Lake {

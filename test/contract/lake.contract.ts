@@ -266,6 +266,28 @@ export function runLakeContract(name: string, makeAdapter: LakeFactory): void {
           assert.equal((await lake.read('exists.txt')).toString(), 'new');
         }));
 
+      it('uploadFile with the md5 already known stores the same bytes, createOnly included', () =>
+        withLake(async (lake, scratch) => {
+          const data = randomBytes(200_000);
+          const source = path.join(scratch, 'known.bin');
+          await writeFile(source, data);
+          const known = { md5: md5(data) };
+          const uploaded = await lake.uploadFile(source, 'k/known.bin', known);
+          assert.equal(uploaded.size, data.length);
+          assert.equal(uploaded.md5, md5(data));
+          assert.ok(data.equals(await lake.read('k/known.bin')));
+          assert.equal((await lake.stat('k/known.bin'))?.md5, md5(data));
+          await rejectsWith(
+            lake.uploadFile(source, 'k/known.bin', { ...known, createOnly: true }),
+            'conflict',
+          );
+          await rejectsWith(
+            lake.uploadFile(path.join(scratch, 'gone.bin'), 'k/gone.bin', known),
+            'not_found',
+          );
+          assert.equal(await lake.stat('k/gone.bin'), undefined);
+        }));
+
       it('missing sources fail with not_found and create nothing', () =>
         withLake(async (lake, scratch) => {
           const destination = path.join(scratch, 'never.txt');

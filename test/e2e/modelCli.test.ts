@@ -65,6 +65,37 @@ describe('baton databank / baton run <databank>', () => {
     },
   );
 
+  it(
+    'runs in cloud_production mode and the lake holds the databank (baton sync list)',
+    { timeout: 120_000 },
+    async () => {
+      const result = await cli(
+        'run',
+        'cli_cloud',
+        '--config',
+        config,
+        '--iterations',
+        '1',
+        '--mode',
+        'cloud_production',
+        '--project-folder',
+        'p2030',
+      );
+      assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+      assert.match(result.stdout, /iteration 1 activitysim: done, [\d.]+ s, cpu avg/);
+      const listed = await cli('--json', 'sync', 'list', 'cli_cloud', '--project-folder', 'p2030');
+      assert.equal(listed.code, 0, listed.stderr);
+      const paths = JSON.stringify(JSON.parse(listed.stdout));
+      for (const file of [
+        'orca_model_state.json',
+        'quetzal.zip',
+        'quetzal_quetzal_outputs_iter1.zip',
+      ]) {
+        assert.ok(paths.includes(file), `${file} in ${paths.slice(0, 400)}`);
+      }
+    },
+  );
+
   it('reports mistakes with exit 2, naming the flag', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', 'cli_run', '--mode', 'fast'], /--mode/],

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  copyFile,
   link,
   lstat,
   mkdir,
@@ -13,7 +14,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { constants, existsSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BatonError, conflict, notFound } from '../../domain/errors.js';
 import { normalizeLakePath, resolveInside, lakeTempPrefix } from '../../domain/paths.js';
@@ -60,12 +61,55 @@ export class FolderLake implements Lake {
     options: LakeWriteOptions = {},
   ): Promise<LakeEntry> {
     const target = this.locateFile(lakePath);
+    if (options.md5 !== undefined) {
+      return this.uploadKnownFile(localPath, target, { ...options, md5: options.md5 });
+    }
     const source = await openLocal(localPath);
     try {
       await this.prepareParent(target);
       return await this.commit(target, options, (handle) => copyHashing(source, handle));
     } finally {
       await source.close();
+    }
+  }
+
+  /**
+   * The content's MD5 is known: the kernel copies the file (copy_file_range, or a reflink where
+   * the file system has them) instead of a read/hash/write loop; still synced and published
+   * atomically like every write.
+   */
+  private async uploadKnownFile(
+    localPath: string,
+    target: Target,
+    options: LakeWriteOptions & { md5: string },
+  ): Promise<LakeEntry> {
+    if (!/^[0-9a-f]{32}$/.test(options.md5)) {
+      throw new BatonError('validation', 'md5: 32 lower-case hex digits', { field: 'md5' });
+    }
+    await this.prepareParent(target);
+    const temp = path.join(path.dirname(target.abs), `${TEMP_PREFIX}${randomUUID()}`);
+    try {
+      try {
+        await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      } catch (err) {
+        if (isMissing(err) && existsSync(path.dirname(temp))) {
+          throw notFound(`local file ${localPath}`);
+        }
+        throw err;
+      }
+      const handle = await open(temp, 'r+');
+      let info: Stats;
+      try {
+        await handle.sync();
+        info = await handle.stat();
+      } finally {
+        await handle.close();
+      }
+      await this.publish(temp, target, options);
+      return fileEntry(target.rel, info, options.md5);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
     }
   }
 
@@ -270,25 +314,30 @@ export class FolderLake implements Lake {
       } finally {
         await handle.close();
       }
-      try {
-        if (options.createOnly === true) {
-          await link(temp, target.abs);
-          await unlink(temp);
-        } else {
-          await rename(temp, target.abs);
-        }
-      } catch (err) {
-        const code = errnoOf(err);
-        // EPERM is Windows renaming onto a folder; from link() it means "no hard links here".
-        const renamedOntoFolder = code === 'EPERM' && options.createOnly !== true;
-        if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY' || renamedOntoFolder) {
-          throw conflict(target.rel);
-        }
-        throw err;
-      }
+      await this.publish(temp, target, options);
       return fileEntry(target.rel, info, written.md5);
     } catch (err) {
       await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Publishes a synced temp file: rename, or for createOnly a hard link that fails if taken. */
+  private async publish(temp: string, target: Target, options: LakeWriteOptions): Promise<void> {
+    try {
+      if (options.createOnly === true) {
+        await link(temp, target.abs);
+        await unlink(temp);
+      } else {
+        await rename(temp, target.abs);
+      }
+    } catch (err) {
+      const code = errnoOf(err);
+      // EPERM is Windows renaming onto a folder; from link() it means "no hard links here".
+      const renamedOntoFolder = code === 'EPERM' && options.createOnly !== true;
+      if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY' || renamedOntoFolder) {
+        throw conflict(target.rel);
+      }
       throw err;
     }
   }

@@ -10,7 +10,7 @@ import type {
   PreparedJob,
   StagedJob,
 } from '../../ports/jobStaging.js';
-import { errnoOf } from './fsPrimitives.js';
+import { errnoOf, pathExists } from './fsPrimitives.js';
 
 export interface HostFolderStagingOptions {
   lake: Lake;
@@ -144,7 +144,7 @@ export class HostFolderStaging implements JobStaging {
 
   /** Fills `target` through a temp folder renamed into place, unless it is already there. */
   private async materialize(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-    if (await exists(target)) return;
+    if (await pathExists(target)) return;
     const tmp = `${target}.tmp-${randomUUID()}`;
     await mkdir(tmp, { recursive: true });
     try {
@@ -154,7 +154,7 @@ export class HostFolderStaging implements JobStaging {
       await rm(tmp, { recursive: true, force: true });
       const code = errnoOf(error);
       // Another launch of the same job or task won the race: its copy is complete.
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await exists(target))) return;
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await pathExists(target))) return;
       throw error;
     }
   }
@@ -171,14 +171,4 @@ function safeSegment(value: string): string {
     throw new Error(`staging: unsafe folder name ${JSON.stringify(value)}`);
   }
   return value;
-}
-
-async function exists(target: string): Promise<boolean> {
-  try {
-    await lstat(target);
-    return true;
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return false;
-    throw error;
-  }
 }
