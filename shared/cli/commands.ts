@@ -10,6 +10,7 @@ import { registeredFunctions } from '../runtime/functionRegistry.js';
 import { err, globals, out, positiveInt, withConnection } from './commandSupport.js';
 import { advertFile } from './connection.js';
 import { registerDatasetCommands } from './datasetCommands.js';
+import { registerJobCommands } from './jobCommands.js';
 import { registerLanduseCommands } from './landuseCommands.js';
 import {
   registerDatabankCommands,
@@ -258,6 +259,7 @@ export function registerCommands(program: Command): void {
   registerDatasetCommands(program);
   registerDatabankCommands(program);
   registerTaskCommands(program);
+  registerJobCommands(program);
   registerLanduseCommands(program);
   registerSyncCommands(program);
 
