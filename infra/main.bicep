@@ -53,7 +53,7 @@ var names = {
 var cosmosDatabaseName = 'baton'
 // One container per StateStore collection; every document's partition key is its `pk` field
 // (runs and jobs: the run id, so a run's documents share a partition; system docs: their id).
-var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'taskJobs', 'scheduler', 'retention']
+var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'taskJobs', 'scheduler', 'retention', 'modelStates', 'modelRunLocks']
 var lakeFileSystems = ['lake', 'landing']
 var queues = ['launch-job', 'job-events', 'schedule-tasks']
 

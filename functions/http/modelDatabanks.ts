@@ -18,6 +18,7 @@ app.http('initDatabank', {
         clock: s.clock,
         databankRoot: s.config.databankRoot,
         sourcesRoot: s.config.modelSourcesRoot,
+        state: s.state,
       },
       await readJsonBody(request),
     );

@@ -135,6 +135,15 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
     parsed.BATON_DATABANK_ROOT === ''
       ? path.join(stateDir, 'databanks')
       : path.resolve(parsed.BATON_DATABANK_ROOT);
+  if (databankRoot !== stateDir && !databankRoot.startsWith(stateDir + path.sep)) {
+    // Model steps run with their databank folder as working folder, and the local process
+    // backend only runs jobs inside its work root, the state folder.
+    throw new BatonError(
+      'validation',
+      `setting.BATON_DATABANK_ROOT: must be inside BATON_STATE_DIR (${stateDir}), where jobs may run`,
+      { field: 'setting.BATON_DATABANK_ROOT' },
+    );
+  }
   const modelSourcesRoot = path.resolve(parsed.BATON_MODEL_SOURCES_ROOT || '.');
   return { ...parsed, stateDir, databankRoot, modelSourcesRoot };
 }

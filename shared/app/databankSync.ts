@@ -45,14 +45,15 @@ import {
   type UploadStep,
 } from '../domain/databankSync.js';
 import type { DatabankFileKind } from '../domain/databankLayout.js';
-import { runLimited } from './runLimited.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { parseModelConfig, type ModelConfig } from '../domain/modelConfig.js';
 import { lakeTempPrefix, normalizeLakePath } from '../domain/paths.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { Lake } from '../ports/lake.js';
+import { errnoOf } from '../adapters/local/fsPrimitives.js';
 import { databankDir } from './databanks.js';
+import { runLimited } from './runLimited.js';
 import { extractZip, writeDeterministicZip, type ZipSourceEntry } from './databankZip.js';
 
 /**
@@ -1001,12 +1002,4 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
     if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return undefined;
     throw error;
   }
-}
-
-function errnoOf(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = error.code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
 }

@@ -30,6 +30,7 @@ import {
 import { resolveInside } from '../domain/paths.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
+import type { StateStore } from '../ports/stateStore.js';
 
 /**
  * Databanks on this machine (`BATON_DATABANK_ROOT/<name>/`): creating one from a config, the
@@ -47,7 +48,12 @@ export interface DatabankDeps {
   databankRoot: string;
   /** Config folders (`sourceDir`) must be inside this one. */
   sourcesRoot: string;
+  /** Where model runs hold their databank locks (an `--overwrite` must not pull a databank from under a run). */
+  state?: StateStore;
 }
+
+/** The collection of model-run locks (one document per databank in use; see modelRun.ts). */
+export const modelRunLocksCollection = 'modelRunLocks';
 
 export const initDatabankRequestSchema = z
   .object({
@@ -100,6 +106,16 @@ export async function initDatabank(deps: DatabankDeps, body: unknown): Promise<D
       `databank ${name} exists at ${target}; pass --overwrite to replace it (its outputs go too)`,
       { field: 'name' },
     );
+  }
+  if (exists && deps.state !== undefined) {
+    const lock = await deps.state.read<{ runId: string }>(modelRunLocksCollection, name, name);
+    if (lock !== undefined) {
+      throw new BatonError(
+        'conflict',
+        `databank ${name} is in use by run ${lock.body.runId}; cancel it or wait before replacing the databank`,
+        { field: 'name' },
+      );
+    }
   }
   const steps = await planInit(config, sourceDir);
   const result: DatabankInitResult = {

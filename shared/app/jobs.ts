@@ -204,9 +204,7 @@ export async function collectJobLogs(deps: JobDeps, raw: unknown): Promise<numbe
   if (lines.length > 0) await deps.logs.append(message.runId, doc.body.stepId, lines);
   // The log is saved: the backend may let go of the job (a container group costs while it exists).
   if (message.keepOnBackend !== true && terminalJobStates.includes(doc.body.state as JobState)) {
-    await deps.compute.release(message.jobId).catch((error: unknown) => {
-      if (!isBatonError(error, 'conflict')) throw error;
-    });
+    await releaseComputeJob(deps, message.jobId);
   }
   return lines.length;
 }
@@ -270,5 +268,21 @@ async function announce(deps: JobDeps, doc: StoredDocument<JobRecord>): Promise<
   } catch (error) {
     // Someone else announced it meanwhile; the bus drops the duplicate message id anyway.
     if (!isBatonError(error, 'precondition_failed')) throw error;
+  }
+}
+
+/**
+ * Frees the ended job's backend resources (a container group costs money while it exists). A
+ * job the backend still reports as running (a cancel that has not landed yet) is left for the
+ * backend's own cleanup rather than failing the event.
+ */
+export async function releaseComputeJob(
+  deps: { compute: ComputeBackend },
+  computeJobId: string,
+): Promise<void> {
+  try {
+    await deps.compute.release(computeJobId);
+  } catch (error) {
+    if (!isBatonError(error, 'conflict')) throw error;
   }
 }

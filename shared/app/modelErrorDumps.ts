@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { cp, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errorDumpsFolder } from '../domain/databankLayout.js';
@@ -34,6 +34,9 @@ export async function createErrorDump(
     .replace(/\.\d+Z$/, 'Z');
   const name = `${stamp}_iter${info.iteration}_${info.step}`;
   const dumps = path.join(databankDir, errorDumpsFolder);
+  // A retried activity finds the dump its first attempt made for the same job.
+  const earlier = await dumpOfJob(dumps, info.jobId);
+  if (earlier !== undefined) return `${errorDumpsFolder}/${earlier}`;
   const target = path.join(dumps, name);
   const building = path.join(dumps, `.${name}.${randomUUID()}.tmp`);
   await mkdir(building, { recursive: true });
@@ -91,4 +94,21 @@ async function freeName(target: string): Promise<string> {
     const candidate = n === 1 ? target : `${target}-${n}`;
     if ((await lstat(candidate).catch(() => undefined)) === undefined) return candidate;
   }
+}
+
+async function dumpOfJob(dumps: string, jobId: string): Promise<string | undefined> {
+  const names = await readdir(dumps).catch(() => [] as string[]);
+  for (const name of names.filter((n) => !n.startsWith('.'))) {
+    try {
+      const info = JSON.parse(
+        await readFile(path.join(dumps, name, 'error_info.json'), 'utf8'),
+      ) as {
+        jobId?: unknown;
+      };
+      if (info.jobId === jobId) return name;
+    } catch {
+      // not a dump of ours (or unreadable): not the one
+    }
+  }
+  return undefined;
 }

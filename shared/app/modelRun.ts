@@ -34,9 +34,15 @@ import {
   type PlannedModelStep,
   type PreparedModelRun,
 } from '../orchestrations/modelRunTypes.js';
-import { appendOrchestratorLog, databankDir, readDatabankConfig } from './databanks.js';
+import {
+  appendOrchestratorLog,
+  databankDir,
+  modelRunLocksCollection,
+  readDatabankConfig,
+} from './databanks.js';
 import { syncDatabank } from './databankSync.js';
 import { createErrorDump } from './modelErrorDumps.js';
+import { releaseComputeJob } from './jobs.js';
 import { applyCleanupPatterns, buildOutputArchives } from './modelStepFiles.js';
 
 /**
@@ -58,7 +64,6 @@ export interface ModelRunDeps {
 }
 
 export const modelStatesCollection = 'modelStates';
-export const modelRunLocksCollection = 'modelRunLocks';
 
 interface ModelRunLock {
   databank: string;
@@ -278,6 +283,16 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
   const name = checkDatabankName(input.params.databank);
   const dir = databankDir(deps, name);
   const { config } = await readDatabankConfig(dir, input.params.config);
+  const state = await readState(dir, input.params.state);
+  if (state === undefined) {
+    throw new BatonError('not_found', `${input.params.state}: the state file is gone from ${dir}`);
+  }
+  if (isRecorded(state, input.iteration, input.step)) {
+    // A retry after the state was saved: the step's files are done; finish what may not be.
+    for (const jobId of input.jobIds) await releaseComputeJob(deps, jobId);
+    if (input.cloud) await syncToLake(deps, dir, name, input.params, input.projectFolder);
+    return `iteration ${input.iteration} ${input.step}: done (recorded already)`;
+  }
   const component = config.sub_components[input.step];
   const archives = input.ran
     ? await buildOutputArchives(dir, input.step, input.iteration, component?.output_archives ?? [])
@@ -301,11 +316,6 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
     const s = summarizeMetrics(samples);
     performance = `, ${s.durationSeconds.toFixed(1)} s, cpu avg ${s.cpuPercentAvg.toFixed(0)} % max ${s.cpuPercentMax.toFixed(0)} %, rss max ${(s.rssMaxBytes / 2 ** 20).toFixed(0)} MB`;
   }
-  for (const jobId of input.jobIds) await releaseJob(deps, jobId);
-  const state = await readState(dir, input.params.state);
-  if (state === undefined) {
-    throw new BatonError('not_found', `${input.params.state}: the state file is gone from ${dir}`);
-  }
   const advanced = advanceModelState(
     state,
     { iteration: input.iteration, step: input.step },
@@ -324,8 +334,19 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
       `run ${input.runId}: iteration ${input.iteration} ${input.step}: output_archives pattern ${pattern} matched no file`,
     );
   }
+  // Released last: a retry of this activity before the state was saved still finds the jobs'
+  // metrics on the backend.
+  for (const jobId of input.jobIds) await releaseComputeJob(deps, jobId);
   if (input.cloud) await syncToLake(deps, dir, name, input.params, input.projectFolder);
   return summary;
+}
+
+/** Whether the state file already records (iteration, step) as completed. */
+function isRecorded(state: ModelState, iteration: number, step: string): boolean {
+  const next = resumePoint(state);
+  if (next === null) return true;
+  const index = state.steps.indexOf(step);
+  return iteration < next.iteration || (iteration === next.iteration && index < next.stepIndex);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,7 +399,7 @@ export async function dumpModelError(deps: ModelRunDeps, raw: unknown): Promise<
     },
     deps.clock.now(),
   );
-  for (const jobId of input.jobIds) await releaseJob(deps, jobId);
+  for (const jobId of input.jobIds) await releaseComputeJob(deps, jobId);
   await appendOrchestratorLog(
     dir,
     deps.clock,
@@ -510,12 +531,6 @@ async function metricsOf(deps: ModelRunDeps, jobId: string): Promise<JobMetricSa
     if (isBatonError(error, 'not_found')) return [];
     throw error;
   }
-}
-
-async function releaseJob(deps: ModelRunDeps, jobId: string): Promise<void> {
-  await deps.compute.release(jobId).catch((error: unknown) => {
-    if (!isBatonError(error, 'conflict')) throw error;
-  });
 }
 
 async function syncToLake(

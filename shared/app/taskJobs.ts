@@ -17,6 +17,7 @@ import { parseInput } from '../domain/validation.js';
 import type { JobSpec, JobStatus } from '../ports/compute.js';
 import type { PreparedJob, StagedJob } from '../ports/jobStaging.js';
 import type { StoredDocument } from '../ports/stateStore.js';
+import { releaseComputeJob } from './jobs.js';
 import type { TaskDeps } from './taskDeps.js';
 import { requestSchedulerTick } from './taskScheduler.js';
 import {
@@ -124,11 +125,19 @@ export async function launchTaskJob(
     });
   }
   const startedAt = status.startedAt ?? deps.clock.now().toISOString();
-  return updateJob(deps, doc, (body) => {
+  const saved = await updateJob(deps, doc, (body) => {
     if (body.computeJobId !== message.computeJobId) return body;
     if (!canTransitionJob(body, { type: 'started' }, body)) return body;
     return { ...transitionJob(body, { type: 'started' }, body), startedAt };
   });
+  if (saved.computeJobId !== message.computeJobId || saved.state !== 'running') {
+    // Killed, timed out or retried while its inputs were staged: nobody waits for this process
+    // any more, so it must not run on outside the slot accounting.
+    await deps.compute.cancel(message.computeJobId).catch(() => undefined);
+    await releaseComputeJob(deps, message.computeJobId);
+    await deps.staging.discard(stagedJobOf(task, doc.body));
+  }
+  return saved;
 }
 
 /** Timer function: asks the backend about every running task job; announces the ended ones. */
@@ -297,20 +306,4 @@ async function readJob(
   key: string,
 ): Promise<StoredDocument<TaskJobRecord> | undefined> {
   return deps.state.read<TaskJobRecord>(taskJobsCollection, task, key);
-}
-
-/**
- * Frees the ended job's backend resources (a container group costs money while it exists). A
- * job the backend still reports as running (a cancel that has not landed yet) is left for the
- * backend's own cleanup rather than failing the event.
- */
-export async function releaseComputeJob(
-  deps: Pick<TaskDeps, 'compute'>,
-  computeJobId: string,
-): Promise<void> {
-  try {
-    await deps.compute.release(computeJobId);
-  } catch (error) {
-    if (!isBatonError(error, 'conflict')) throw error;
-  }
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { isJobEnded } from '../domain/taskStates.js';
 import type { TaskJobRecord } from '../domain/tasks.js';
+import { lastLines } from '../domain/logLines.js';
 import { parseInput } from '../domain/validation.js';
 import type { TaskDeps } from './taskDeps.js';
 import { jobsOf, readTask } from './tasks.js';
@@ -78,11 +79,7 @@ export async function getTaskLogs(
       if (!isBatonError(error, 'not_found')) throw error;
       text = '';
     }
-    if (q.tail !== undefined)
-      text = text
-        .split('\n')
-        .slice(-q.tail - 1)
-        .join('\n');
+    if (q.tail !== undefined) text = lastLines(text, q.tail);
     logs.push({
       key: job.key,
       item: job.item.name,

@@ -100,14 +100,18 @@ export async function runSchedulerTick(deps: TaskDeps): Promise<TickResult> {
     return { ...result, skipped: true };
   }
   try {
-    await tick(deps, result);
+    await tick(deps, lease, result);
   } finally {
     await releaseLease(deps, lease);
   }
   return result;
 }
 
-async function tick(deps: TaskDeps, result: TickResult): Promise<void> {
+async function tick(
+  deps: TaskDeps,
+  lease: StoredDocument<Lease>,
+  result: TickResult,
+): Promise<void> {
   const taskDocs = await deps.state.query<TaskRecord>(tasksCollection, {
     where: { state: ['registered', 'testing', 'running'] },
   });
@@ -117,89 +121,108 @@ async function tick(deps: TaskDeps, result: TickResult): Promise<void> {
   const waitingDocs = new Map<string, { doc: StoredDocument<TaskJobRecord>; task: TaskRecord }>();
 
   for (const taskDoc of taskDocs) {
-    let task = taskDoc.body;
-    let jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: task.name });
+    try {
+      await reconcileTask(deps, taskDoc, result, waiting, running, waitingDocs);
+    } catch (error) {
+      // A user moved the task meanwhile (kill, retry, delete): the next tick sees it as it is.
+      if (!isBatonError(error, 'conflict') && !isBatonError(error, 'not_found')) throw error;
+    }
+  }
+  await planAndAssign(deps, lease, result, waiting, running, waitingDocs);
+}
 
-    if (task.state === 'registered') {
-      const event = task.gateSize === 0 ? 'testSkipped' : 'testStarted';
-      task = await moveTask(deps, taskDoc, { type: event });
+async function reconcileTask(
+  deps: TaskDeps,
+  taskDoc: StoredDocument<TaskRecord>,
+  result: TickResult,
+  waiting: WaitingJob[],
+  running: RunningJob[],
+  waitingDocs: Map<string, { doc: StoredDocument<TaskJobRecord>; task: TaskRecord }>,
+): Promise<void> {
+  let task = taskDoc.body;
+  let jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: task.name });
+
+  if (task.state === 'registered') {
+    const event = task.gateSize === 0 ? 'testSkipped' : 'testStarted';
+    task = await moveTask(deps, taskDoc, { type: event });
+    result.taskEvents += 1;
+  }
+
+  const now = deps.clock.now();
+  const overdue = jobs.filter((job) => isOverdue(job.body, task.timeoutSeconds, now));
+  for (const job of overdue) {
+    await deps.compute.cancel(job.body.computeJobId).catch((error: unknown) => {
+      if (!isBatonError(error, 'not_found')) throw error;
+    });
+    await applyJobEnd(deps, task, job, {
+      state: 'timed_out',
+      message: `timed out after ${task.timeoutSeconds} s`,
+    });
+    result.timedOut += 1;
+  }
+  if (overdue.length > 0) {
+    jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: task.name });
+  }
+
+  const event = taskEventFromJobs(
+    task,
+    jobs.map((j) => j.body),
+  );
+  if (event !== undefined) {
+    const doc = await deps.state.read<TaskRecord>(tasksCollection, task.owner, task.name);
+    if (doc) {
+      const message =
+        event.type === 'testFailed'
+          ? gateFailureMessage(jobs.map((j) => j.body))
+          : event.type === 'allJobsDone' && event.failedJobs > 0
+            ? `${event.failedJobs} of ${jobs.length} jobs did not succeed`
+            : undefined;
+      task = await moveTask(deps, doc, event, undefined, message === undefined ? {} : { message });
       result.taskEvents += 1;
-    }
-
-    const now = deps.clock.now();
-    for (const job of jobs) {
-      if (isOverdue(job.body, task.timeoutSeconds, now)) {
-        await deps.compute.cancel(job.body.computeJobId).catch((error: unknown) => {
-          if (!isBatonError(error, 'not_found')) throw error;
-        });
-        await applyJobEnd(deps, task, job, {
-          state: 'timed_out',
-          message: `timed out after ${task.timeoutSeconds} s`,
-        });
-        result.timedOut += 1;
-      }
-    }
-    if (result.timedOut > 0) {
-      jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: task.name });
-    }
-
-    const event = taskEventFromJobs(
-      task,
-      jobs.map((j) => j.body),
-    );
-    if (event !== undefined) {
-      const doc = await deps.state.read<TaskRecord>(tasksCollection, task.owner, task.name);
-      if (doc) {
-        const message =
-          event.type === 'testFailed'
-            ? gateFailureMessage(jobs.map((j) => j.body))
-            : event.type === 'allJobsDone' && event.failedJobs > 0
-              ? `${event.failedJobs} of ${jobs.length} jobs did not succeed`
-              : undefined;
-        task = await moveTask(
-          deps,
-          doc,
-          event,
-          undefined,
-          message === undefined ? {} : { message },
-        );
-        result.taskEvents += 1;
-        // A broken gate stops the task's other jobs: they would hold slots for nothing.
-        if (task.state === 'broken') await cancelActiveJobs(deps, task, 'the test gate failed');
-      }
-    }
-
-    for (const job of jobs) {
-      const body = job.body;
-      if (holdsSlot(body.state)) {
-        running.push({
-          jobId: body.computeJobId,
-          owner: body.owner,
-          backend: task.backend,
-          needs: needsOf(task),
-        });
-        if (
-          body.state === 'assigned' &&
-          body.assignedAt !== undefined &&
-          now.getTime() - Date.parse(body.assignedAt) > relaunchAfterSeconds * 1000
-        ) {
-          await sendLaunch(deps, body);
-        }
-      } else if (isLaunchable(task, body, now)) {
-        waiting.push({
-          jobId: body.computeJobId,
-          owner: body.owner,
-          taskPriority: task.priority,
-          queuedAt: body.queuedAt,
-          attempt: body.attempt,
-          backend: task.backend,
-          needs: needsOf(task),
-        });
-        waitingDocs.set(body.computeJobId, { doc: job, task });
-      }
+      // A broken gate stops the task's other jobs: they would hold slots for nothing.
+      if (task.state === 'broken') await cancelActiveJobs(deps, task, 'the test gate failed');
     }
   }
 
+  for (const job of jobs) {
+    const body = job.body;
+    if (holdsSlot(body.state)) {
+      running.push({
+        jobId: body.computeJobId,
+        owner: body.owner,
+        backend: task.backend,
+        needs: needsOf(task),
+      });
+      if (
+        body.state === 'assigned' &&
+        body.assignedAt !== undefined &&
+        now.getTime() - Date.parse(body.assignedAt) > relaunchAfterSeconds * 1000
+      ) {
+        await sendLaunch(deps, body);
+      }
+    } else if (isLaunchable(task, body, now)) {
+      waiting.push({
+        jobId: body.computeJobId,
+        owner: body.owner,
+        taskPriority: task.priority,
+        queuedAt: body.queuedAt,
+        attempt: body.attempt,
+        backend: task.backend,
+        needs: needsOf(task),
+      });
+      waitingDocs.set(body.computeJobId, { doc: job, task });
+    }
+  }
+}
+
+async function planAndAssign(
+  deps: TaskDeps,
+  lease: StoredDocument<Lease>,
+  result: TickResult,
+  waiting: WaitingJob[],
+  running: RunningJob[],
+  waitingDocs: Map<string, { doc: StoredDocument<TaskJobRecord>; task: TaskRecord }>,
+): Promise<void> {
   // Jobs of pipeline runs take slots on the same backend too, outside any task.
   const runJobs = await deps.state.query<JobRecord>(jobsCollection, {
     where: { state: ['pending', 'running'] },
@@ -214,6 +237,9 @@ async function tick(deps: TaskDeps, result: TickResult): Promise<void> {
 
   result.waiting = waiting.length;
   result.running = running.length;
+  // The reconciling above may have been slow (outputs of timed-out jobs): hand out slots only
+  // while the lease is still ours, or a second tick could plan from the same counts.
+  if (!(await renewLease(deps, lease))) return;
   const plan = planSchedulerTick(waiting, running, deps.backends, deps.clock.now());
   for (const launch of plan) {
     const entry = waitingDocs.get(launch.jobId);
@@ -290,6 +316,29 @@ async function acquireLease(
   } catch (error) {
     if (isBatonError(error, 'conflict') || isBatonError(error, 'precondition_failed')) {
       return undefined;
+    }
+    throw error;
+  }
+}
+
+/** Extends the lease if it is still ours (same etag); false when another tick took it. */
+async function renewLease(deps: TaskDeps, lease: StoredDocument<Lease>): Promise<boolean> {
+  const body: Lease = {
+    holder: lease.body.holder,
+    until: new Date(deps.clock.now().getTime() + leaseSeconds * 1000).toISOString(),
+  };
+  try {
+    const renewed = await deps.state.replace(
+      leaseCollection,
+      { id: leaseId, pk: leaseId, body },
+      lease.etag,
+    );
+    lease.etag = renewed.etag;
+    lease.body = renewed.body;
+    return true;
+  } catch (error) {
+    if (isBatonError(error, 'precondition_failed') || isBatonError(error, 'not_found')) {
+      return false;
     }
     throw error;
   }

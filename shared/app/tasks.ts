@@ -30,7 +30,8 @@ import type { StoredDocument } from '../ports/stateStore.js';
 import { getDataset, type DatasetView } from './datasets.js';
 import { runLimited } from './runLimited.js';
 import type { TaskDeps } from './taskDeps.js';
-import { releaseComputeJob, saveJobLog } from './taskJobs.js';
+import { releaseComputeJob } from './jobs.js';
+import { saveJobLog, stagedJobOf } from './taskJobs.js';
 import { requestSchedulerTick } from './taskScheduler.js';
 
 /**
@@ -231,8 +232,18 @@ export async function createTask(
     };
   }
 
-  // Jobs first, the task document last: it is the commit point. A crash in between leaves job
-  // documents no task refers to, which the next create of this name overwrites.
+  // Jobs first, the task document last: it is the commit point. A crash in between, or a
+  // delete that stopped halfway, leaves job documents no task refers to: the next create of the
+  // name overwrites them, and removes those beyond its own jobs.
+  const keys = new Set(jobs.map((job) => job.key));
+  const leftoverJobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, {
+    pk: record.name,
+  });
+  await runLimited(
+    leftoverJobs.filter((doc) => !keys.has(doc.id)),
+    16,
+    (doc) => deps.state.delete(taskJobsCollection, record.name, doc.id).catch(() => undefined),
+  );
   await runLimited(jobs, 16, (job) =>
     deps.state.upsert(taskJobsCollection, { id: job.key, pk: job.task, body: job }),
   );
@@ -326,8 +337,14 @@ export async function retryTask(
   }
   const now = deps.clock.now().toISOString();
   const jobs = await deps.state.query<TaskJobRecord>(taskJobsCollection, { pk: name });
+  // Jobs a settled task still has queued were re-queued by a retry interrupted before it moved
+  // the task: they belong to this retry too, gate included.
   const retryable = jobs
-    .filter((job) => canTransitionJob(job.body, { type: 'retry', by: 'user' }, job.body))
+    .filter(
+      (job) =>
+        job.body.state === 'queued' ||
+        canTransitionJob(job.body, { type: 'retry', by: 'user' }, job.body),
+    )
     .sort((a, b) => a.body.index - b.body.index);
   const gateSize = gateSizeFor(retryable.length, deps.testJobs, doc.body.bypass);
   // Jobs before the task, so a crash in between leaves a settled task whose jobs a second retry
@@ -335,8 +352,8 @@ export async function retryTask(
   await runLimited(jobs, 16, async (job) => {
     const position = retryable.indexOf(job);
     const gate = position !== -1 && position < gateSize;
-    if (position === -1) {
-      if (job.body.gate) await updateJob(deps, job, (body) => ({ ...body, gate: false }));
+    if (position === -1 || job.body.state === 'queued') {
+      if (job.body.gate !== gate) await updateJob(deps, job, (body) => ({ ...body, gate }));
       return;
     }
     await updateJob(deps, job, (body) => {
@@ -399,6 +416,7 @@ export async function cancelActiveJobs(
       const target = taskJobLogPath(task.name, job.body.key, job.body.attempt);
       if (await saveJobLog(deps, job.body.computeJobId, target)) logPath = target;
       await releaseComputeJob(deps, job.body.computeJobId);
+      await deps.staging.discard(stagedJobOf(task, job.body));
     }
     const now = deps.clock.now().toISOString();
     const saved = await updateJob(deps, job, (body) => {

@@ -49,3 +49,12 @@ export function normalizeLogLine(line: LogLine, index: number): LogLine {
   }
   return { at: line.at, level: line.level, message: line.message };
 }
+
+/** The last `lines` lines of `text`, a trailing newline kept (the local backend's semantics). */
+export function lastLines(text: string, lines: number): string {
+  if (lines <= 0 || text === '') return '';
+  const trailing = text.endsWith('\n');
+  const parts = (trailing ? text.slice(0, -1) : text).split('\n');
+  const kept = parts.slice(-lines).join('\n');
+  return trailing ? `${kept}\n` : kept;
+}

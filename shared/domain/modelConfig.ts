@@ -26,9 +26,9 @@ import { formatIssuePath } from './validation.js';
 export const maxModelIterations = 1000;
 export const maxCommandRetries = 10;
 const maxTimeoutSeconds = 7 * 24 * 3600;
-const stepNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const stepNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/;
 const stepNameMessage =
-  'step names are letters, digits, ".", "_" and "-", starting with a letter or digit';
+  'step names are 1-60 letters, digits, ".", "_" and "-", starting with a letter or digit';
 
 export type IterationSelector = 'all' | 'first' | 'last' | readonly number[];
 

@@ -34,6 +34,31 @@ export function* modelRun(
   context: OrchestrationContext,
 ): Generator<df.Task, ModelRunOutput, unknown> {
   const { runId, params } = context.df.getInput<{ runId: string; params: ModelRunParams }>();
+  try {
+    return yield* runModel(context, runId, params);
+  } catch (error) {
+    // Whatever stopped the run (an activity out of retries, a failed iteration), the databank's
+    // lock goes and the state file says failed, so the next run can resume it.
+    if (!(error instanceof ModelRunFailed)) {
+      const message = error instanceof Error ? error.message : String(error);
+      yield context.df.callActivityWithRetry('failModelRun', fileStepRetry, {
+        runId,
+        params,
+        message: message.slice(0, 4000),
+      });
+    }
+    throw error;
+  }
+}
+
+/** A failure already recorded by `failModelRun`. */
+class ModelRunFailed extends Error {}
+
+function* runModel(
+  context: OrchestrationContext,
+  runId: string,
+  params: ModelRunParams,
+): Generator<df.Task, ModelRunOutput, unknown> {
   context.df.setCustomStatus({ phase: 'preparing', databank: params.databank });
   const prepared = (yield context.df.callActivityWithRetry('prepareModelRun', fileStepRetry, {
     runId,
@@ -89,7 +114,7 @@ export function* modelRun(
         completed: done,
         total: prepared.steps.length,
       });
-      throw new Error(message);
+      throw new ModelRunFailed(message);
     }
   }
   yield context.df.callActivityWithRetry('completeModelRun', fileStepRetry, { runId, params });

@@ -1,3 +1,4 @@
+import { lastLines } from '../../shared/domain/logLines.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
@@ -7,7 +8,6 @@ import { AciBackend, type AciBackendOptions } from '../../shared/adapters/azure/
 import {
   aciTags,
   jobStatusOf,
-  lastLines,
   overdueReason,
   readContainerGroup,
   toContainerGroup,

@@ -1,3 +1,4 @@
+import { lastLines } from '../../domain/logLines.js';
 import {
   ContainerInstanceManagementClient,
   type ContainerGroup,
@@ -17,7 +18,6 @@ import {
   checkContainerGroupName,
   jobContainerName,
   jobStatusOf,
-  lastLines,
   overdueReason,
   readContainerGroup,
   redactSecrets,

@@ -219,15 +219,6 @@ export function overdueReason(
   return undefined;
 }
 
-/** The last `lines` lines of `text`, a trailing newline kept (the local backend's semantics). */
-export function lastLines(text: string, lines: number): string {
-  if (lines <= 0 || text === '') return '';
-  const trailing = text.endsWith('\n');
-  const parts = (trailing ? text.slice(0, -1) : text).split('\n');
-  const kept = parts.slice(-lines).join('\n');
-  return trailing ? `${kept}\n` : kept;
-}
-
 /**
  * Rebuilds `error` with every secret value masked when its message (or its cause's) contains
  * one: an ARM error may echo a request value, and the cause would carry it on. The rebuilt
