@@ -22,6 +22,8 @@ import {
   conflictFolder,
   databankLakePrefix,
   defaultConfigFileName,
+  defaultStateFileName,
+  orchestratorLogFileName,
   defaultProjectFolder,
 } from '../domain/databankLayout.js';
 import {
@@ -88,6 +90,8 @@ export interface DatabankSyncRequest {
   projectFolder?: string | undefined;
   /** Config file name inside the databank (default `orca_model_config.yaml`). */
   configFileName?: string | undefined;
+  /** State file name inside the databank (default `orca_model_state.json`): a run record. */
+  stateFileName?: string | undefined;
   /** Plan and report; change nothing on either side. */
   dryRun?: boolean | undefined;
   /** Only outputs and config files go up; default: the `UPLOAD_OUTPUTS_ONLY` environment variable. */
@@ -213,6 +217,8 @@ interface Context {
   databank: string;
   localFolder: string;
   configName: string;
+  /** Top-level files the run rewrites every step: replaced in the lake without conflict copies. */
+  runRecords: string[];
   projectFolderOption: string | undefined;
   dryRun: boolean;
   outputsOnly: boolean;
@@ -237,10 +243,12 @@ function resolveRequest(request: DatabankSyncRequest, report: ProgressListener):
       field: 'concurrency',
     });
   }
+  const stateName = checkDatabankFileName(request.stateFileName ?? defaultStateFileName, 'state');
   return {
     databank,
     localFolder: path.resolve(request.databankDir),
     configName,
+    runRecords: [stateName, orchestratorLogFileName],
     projectFolderOption:
       request.projectFolder === undefined ? undefined : checkProjectFolder(request.projectFolder),
     dryRun: request.dryRun === true,
@@ -329,6 +337,7 @@ async function uploadDatabank(deps: DatabankSyncDeps, context: Context): Promise
       componentNames,
       outputsOnly: context.outputsOnly,
       stamp,
+      runRecords: context.runRecords,
     });
     const summary = startSummary('upload', context, prefix, plan, scan.skipped);
     if (context.dryRun) return summary;

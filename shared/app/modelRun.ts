@@ -547,6 +547,7 @@ async function syncToLake(
       databank,
       databankDir: dir,
       configFileName: params.config,
+      stateFileName: params.state,
       projectFolder,
     },
   );

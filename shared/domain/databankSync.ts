@@ -241,6 +241,12 @@ export interface UploadPlanInput {
   outputsOnly: boolean;
   /** `syncStamp` of this sync, for conflict copy names. */
   stamp: string;
+  /**
+   * Top-level files the model run itself rewrites after every step (the state file, the
+   * orchestrator log): they mirror this databank's run, so the lake's copy is replaced without a
+   * conflict copy, or every step of a cloud run would leave two.
+   */
+  runRecords?: readonly string[];
 }
 
 /** The upload half of `adls_sync` (rules in the module comment). Steps are sorted by path. */
@@ -276,7 +282,9 @@ export function planSyncUpload(input: UploadPlanInput): SyncPlan {
         ...(file.md5 === undefined ? {} : { md5: file.md5 }),
       } as const;
       if (there !== undefined && sameContent(file, there)) skip('unchanged');
-      else if (kind === 'config') {
+      else if (kind === 'config' && there !== undefined && input.runRecords?.includes(file.path)) {
+        steps.push({ ...base, to: file.path, mode: 'replace' });
+      } else if (kind === 'config') {
         if (there === undefined) steps.push({ ...base, to: file.path, mode: 'createOnly' });
         else {
           steps.push({ ...base, to: file.path, mode: 'replace', preserveRemoteAt: conflictPath });

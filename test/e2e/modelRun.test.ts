@@ -219,6 +219,8 @@ describe('model runs on a live local host', () => {
       status: string;
     };
     assert.equal(synced.status, 'completed');
+    // Three steps uploaded, the state and log replaced each time, no conflict copies.
+    assert.equal(existsSync(path.join(lake, '.cloud_sync_conflict')), false);
   });
 
   it('names the field of a bad request and of a bad config file', async () => {

@@ -147,6 +147,23 @@ describe('sync plan: upload', () => {
     );
   });
 
+  it("the run's own records (state file, orchestrator log) are replaced without a conflict copy", () => {
+    const plan = upload({
+      local: [file('orca_model_state.json', 'ours'), file('orca_orchestrator.log', 'ours')],
+      remote: [file('orca_model_state.json', 'theirs'), file('orca_orchestrator.log', 'theirs')],
+      runRecords: ['orca_model_state.json', 'orca_orchestrator.log'],
+    });
+    assert.equal(
+      stepFor(plan.steps, 'orca_model_state.json'),
+      'upload replace orca_model_state.json',
+    );
+    assert.equal(
+      stepFor(plan.steps, 'orca_orchestrator.log'),
+      'upload replace orca_orchestrator.log',
+    );
+    assert.deepEqual(plan.conflicts, []);
+  });
+
   it('same name, different content (same size): compared by hash, not by name', () => {
     const plan = upload({
       local: [file('outputs/a.csv', 'ours', 3)],
