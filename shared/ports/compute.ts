@@ -86,4 +86,10 @@ export interface ComputeBackend {
    * (an unknown job is fine); `conflict` while the job has not ended.
    */
   release(jobId: string): Promise<void>;
+  /**
+   * Optional: calls `listener` soon after any job of this backend ends, so a host can look at
+   * once instead of at its watcher's next tick (the watcher stays the source of truth; a missed
+   * call only costs latency). Returns a function that stops listening.
+   */
+  onJobsEnded?(listener: () => void): () => void;
 }

@@ -13,7 +13,7 @@ import { createHttpDispatcher } from './httpFunctions.js';
 import { startLandingTriggers } from './landingTriggers.js';
 import { createLogger, type Logger } from './logger.js';
 import { acquireStateDirLock } from './stateDirLock.js';
-import { startTimerTriggers } from './timerTriggers.js';
+import { onDemandTimer, startTimerTriggers } from './timerTriggers.js';
 
 /**
  * The local stand-in for the Azure Functions host: loads the app's registrations from
@@ -140,6 +140,16 @@ export class LocalHost {
       this.stoppers.unshift(
         startBusTriggers({ bus: this.services.bus, logger: this.logger, env, inputs }),
       );
+      // A backend that reports job ends (local processes) gets its watcher run at once.
+      const watchNow = onDemandTimer({
+        name: 'watchJobs',
+        logger: this.logger,
+        inputs,
+        clock: this.services.clock,
+      });
+      const stopListening =
+        watchNow === undefined ? undefined : this.services.compute.onJobsEnded?.(watchNow);
+      if (stopListening !== undefined) this.stoppers.unshift(stopListening);
       this.stoppers.unshift(
         startLandingTriggers({
           lake: this.services.lake,

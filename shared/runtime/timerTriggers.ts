@@ -97,3 +97,47 @@ export function startTimerTriggers(options: {
     handles.clear();
   };
 }
+
+/**
+ * Runs a timer function now, outside its schedule (the local host does this for the job
+ * watcher when its compute backend reports that jobs ended). Runs never overlap: a request
+ * during a run makes one more run after it.
+ */
+export function onDemandTimer(options: {
+  name: string;
+  logger: Logger;
+  inputs: () => Record<string, unknown>;
+  clock: Clock;
+}): (() => void) | undefined {
+  const fn = functionsByTrigger('timerTrigger').find((f) => f.name === options.name);
+  if (fn === undefined) return undefined;
+  let running = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    running = true;
+    do {
+      again = false;
+      const now = options.clock.now().toISOString();
+      const info: TimerInfo = {
+        isPastDue: false,
+        scheduleStatus: { last: now, next: now, lastUpdated: now },
+      };
+      try {
+        await fn.handler(
+          info,
+          invocationContextFor(fn, options.logger, { inputs: options.inputs() }),
+        );
+      } catch (error) {
+        options.logger.error({ function: fn.name, err: error }, 'timer function failed');
+      }
+    } while (again);
+    running = false;
+  };
+  return () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    void run();
+  };
+}

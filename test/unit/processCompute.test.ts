@@ -227,6 +227,27 @@ describe('LocalProcessBackend', () => {
     assert.equal(await readFile(marker, 'utf8'), 'xx', 'each job ran exactly once');
   });
 
+  it('tells a listener soon after a job ends (onJobsEnded), and stops when asked', async () => {
+    let calls = 0;
+    const stop = backend.onJobsEnded(() => (calls += 1));
+    try {
+      const jobId = newId('nudge');
+      await backend.launch({ jobId, argv: nodeJob('0') });
+      await finish(jobId);
+      const deadline = Date.now() + 5000;
+      while (calls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(calls >= 1, 'the listener heard the job end');
+    } finally {
+      stop();
+    }
+    const before = calls;
+    const jobId = newId('unheard');
+    await backend.launch({ jobId, argv: nodeJob('0') });
+    await finish(jobId);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(calls, before, 'nothing after stop');
+  });
+
   it('cancel right after launch (supervisor still starting) records canceled', async () => {
     const jobId = newId('early');
     const sideEffect = path.join(work, `${jobId}.ran`);

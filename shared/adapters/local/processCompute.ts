@@ -1,6 +1,6 @@
 import { checkArgv, checkEnv } from '../../domain/jobSpec.js';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -229,6 +229,21 @@ export class LocalProcessBackend implements ComputeBackend {
       current = await this.status(jobId);
     }
     return current;
+  }
+
+  /** Supervisors rewrite `<root>/.ended` when their job ends; a watch on the root sees it. */
+  onJobsEnded(listener: () => void): () => void {
+    mkdirSync(this.root, { recursive: true });
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(this.root, { persistent: false }, (_event, name) => {
+        if (name === '.ended') listener();
+      });
+    } catch {
+      return () => undefined; // no file watching here: the watcher's ticks still find the ends
+    }
+    watcher.on('error', () => watcher.close());
+    return () => watcher.close();
   }
 
   async release(jobId: string): Promise<void> {

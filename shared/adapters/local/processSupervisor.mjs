@@ -196,6 +196,12 @@ function finish(state, extra) {
     ...extra,
     finishedAt: new Date().toISOString(),
   });
+  // A nudge for a host watching the job root (onJobsEnded): rewriting one small file is enough.
+  try {
+    fs.writeFileSync(path.join(path.dirname(path.resolve(jobDir)), '.ended'), `${Date.now()}\n`);
+  } catch {
+    // only latency is lost
+  }
   process.exit(0);
 }
 
