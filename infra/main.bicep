@@ -273,6 +273,10 @@ var batonSettings = [
   { name: 'BATON_LAKE', value: 'adls' }
   { name: 'BATON_BUS', value: 'servicebus' }
   { name: 'BATON_COMPUTE', value: 'aci' }
+  // Trials are tracked in Cosmos DB; point BATON_TRACKER=mlflow at a tracking server to browse them there.
+  { name: 'BATON_TRACKER', value: 'state' }
+  { name: 'BATON_MLFLOW_URL', value: '' }
+  { name: 'BATON_MLFLOW_TOKEN_ENV', value: '' }
   { name: 'BATON_STATE_DIR', value: '/tmp/baton' }
   { name: 'BATON_BUS_MAX_DELIVERY_COUNT', value: string(maxDeliveryCount) }
   { name: 'BATON_HEARTBEAT_SCHEDULE', value: heartbeatSchedule }

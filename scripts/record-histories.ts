@@ -28,6 +28,16 @@ import type { GreetingSummary } from '../shared/app/activities/hello.js';
 import { commandParamsSchema } from '../shared/orchestrations/command.js';
 import { helloParamsSchema, type HelloInput } from '../shared/orchestrations/hello.js';
 import { jobIdFor } from '../shared/domain/jobIds.js';
+import { StateStoreTracker } from '../shared/adapters/local/stateStoreTracker.js';
+import { trialFolder } from '../shared/app/sweep.js';
+import {
+  sweepParamsSchema,
+  trialInstanceId,
+  trialStepId,
+  type SweepOutput,
+  type SweepTrialInput,
+  type TrialResult,
+} from '../shared/orchestrations/sweepTypes.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { DurableEngine } from '../shared/runtime/durable/engine.js';
 import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
@@ -43,6 +53,37 @@ const commandRunId = 'command-replay-fixture';
 const modelRunId = 'model-replay-fixture';
 const modelIterationRunId = 'model-iteration-replay-fixture';
 const modelSteps = ['prepare', 'simulate'];
+const sweepRunId = 'sweep-replay-fixture';
+const sweepTrialRunId = 'sweep-trial-replay-fixture';
+/** The curves each recorded trial "reports" (val_loss per step): trial 1 is pruned at step 0. */
+const sweepCurves = [
+  [0.5, 0.4],
+  [0.6, 0.3],
+  [0.45, 0.35],
+];
+const sweepReplayParams = sweepParamsSchema.parse({
+  experiment: 'replay',
+  space: {
+    lr: { type: 'loguniform', low: 0.001, high: 1 },
+    layers: { type: 'choice', values: [1, 2, 3] },
+  },
+  objective: { metric: 'val_loss', direction: 'minimize' },
+  budget: { maxTrials: 3, maxSeconds: 3600 },
+  parallelism: 2,
+  pruner: { kind: 'median', warmupSteps: 0, minTrials: 1 },
+  seed: 1,
+  trial: { argv: ['node', '-e', '0'], timeoutSeconds: 60 },
+});
+/** Filled in by main once the tracker holds the parent run the trial is recorded under. */
+const sweepTrialInput: SweepTrialInput = {
+  runId: sweepTrialRunId,
+  index: 0,
+  params: { lr: 0.01, layers: 2 },
+  job: sweepReplayParams.trial,
+  tracking: { experimentId: '', sweepRunId: '' },
+  objective: sweepReplayParams.objective,
+  pruner: { kind: 'none' },
+};
 const appRecordings: readonly RecordingCase[] = [
   {
     name: 'helloFanOut',
@@ -129,7 +170,73 @@ const appRecordings: readonly RecordingCase[] = [
     },
     drive: (engine) => announceModelJobs(engine, modelIterationRunId, [1], modelIterationRunId),
   },
+  {
+    // Three trials, two at a time; the case plays the job watcher: it writes each trial's
+    // metrics file and announces its job's end, one trial after the other.
+    name: 'sweep',
+    orchestrator: 'sweep',
+    instanceId: sweepRunId,
+    input: { runId: sweepRunId, params: sweepReplayParams },
+    checkOutput: (output) => {
+      const result = output as SweepOutput;
+      return result.trials === 3 &&
+        result.completed === 2 &&
+        result.pruned === 1 &&
+        result.best.trial === 2 &&
+        result.best.value === 0.35
+        ? undefined
+        : `expected trial 2 best of 3 (one pruned), got ${JSON.stringify(output)}`;
+    },
+    drive: async (engine) => {
+      for (let index = 0; index < sweepCurves.length; index++) {
+        await announceTrial(engine, sweepRunId, index, trialInstanceId(sweepRunId, index));
+      }
+    },
+  },
+  {
+    name: 'sweepTrial',
+    orchestrator: 'sweepTrial',
+    instanceId: sweepTrialRunId,
+    input: sweepTrialInput,
+    checkOutput: (output) => {
+      const result = output as TrialResult;
+      return result.state === 'completed' && result.value === 0.4
+        ? undefined
+        : `expected a completed trial of value 0.4, got ${JSON.stringify(output)}`;
+    },
+    drive: (engine) => announceTrial(engine, sweepTrialRunId, 0, sweepTrialRunId),
+  },
 ];
+
+/**
+ * Once trial \`index\` has asked for its job: writes the job's metrics file (sweepCurves), raises
+ * \`job:<jobId>\` (succeeded) on the trial's instance and waits for that instance to complete.
+ */
+async function announceTrial(
+  engine: Pick<DurableEngine, 'getStatus' | 'raiseEvent'>,
+  runId: string,
+  index: number,
+  instanceId: string,
+): Promise<void> {
+  const services = await getServices();
+  const jobId = jobIdFor(runId, trialStepId(index), 1);
+  for (let i = 0; ; i++) {
+    if (await services.state.read(jobsCollection, runId, jobId)) break;
+    if (i > 3000) throw new Error(`${runId} never asked for ${jobId}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const curve = sweepCurves[index] ?? [];
+  await writeFile(
+    path.join(services.config.stateDir, trialFolder(runId, index), 'metrics.jsonl'),
+    curve.map((value, step) => `${JSON.stringify({ step, val_loss: value })}\n`).join(''),
+  );
+  await engine.raiseEvent(instanceId, `job:${jobId}`, { state: 'succeeded', exitCode: 0 });
+  for (let i = 0; ; i++) {
+    if ((await engine.getStatus(instanceId))?.runtimeStatus === 'Completed') return;
+    if (i > 3000) throw new Error(`${instanceId} never completed`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const replayModelConfig = `model_steps: [${modelSteps.join(', ')}]
 iterations: { total: 2, start_at: 1 }
@@ -252,8 +359,20 @@ async function main(): Promise<void> {
   try {
     // The app's activities reach the lake and logs through services(): keep them in the temp
     // dir. Configured before the app is imported, so nothing ever builds the default services.
-    const services = createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') }));
+    const local = createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') }));
+    // Tracker run ids from a counter, so recorded inputs and outputs are the same every time.
+    let runs = 0;
+    const tracker = new StateStoreTracker({
+      store: local.state,
+      newRunId: () => `replayrun${String(++runs).padStart(4, '0')}`,
+    });
+    const services = { ...local, tracker };
     configureServices(services);
+    const experimentId = await tracker.getOrCreateExperiment('replay-trial');
+    sweepTrialInput.tracking = {
+      experimentId,
+      sweepRunId: await tracker.startRun({ experimentId, name: sweepTrialRunId }),
+    };
     await initDatabank(
       { clock: systemClock, databankRoot: services.config.databankRoot, sourcesRoot: tmp },
       { name: 'replay', config: replayModelConfig, sourceDir: tmp },

@@ -16,6 +16,15 @@ const configSchema = z.object({
   BATON_LAKE: z.enum(['folder', 'adls']).default('folder'),
   BATON_BUS: z.enum(['file', 'servicebus']).default('file'),
   BATON_COMPUTE: z.enum(['local', 'aci']).default('local'),
+  /** Experiment tracking: `state` (runs in the state store) or `mlflow` (needs BATON_MLFLOW_URL). */
+  BATON_TRACKER: z.enum(['state', 'mlflow']).default('state'),
+  /** MLflow tracking server, e.g. http://127.0.0.1:5000 (BATON_TRACKER=mlflow). */
+  BATON_MLFLOW_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Name of the environment variable holding MLflow's bearer token (never the token itself). */
+  BATON_MLFLOW_TOKEN_ENV: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .optional(),
   BATON_BUS_MAX_DELIVERY_COUNT: z.coerce.number().int().min(1).max(100).default(5),
   BATON_HEARTBEAT_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   BATON_LANDING_PATH: z.string().min(1).default('landing'),
@@ -90,6 +99,11 @@ const requiredWhen: Array<{
     setting: 'BATON_SERVICEBUS_NAMESPACE',
     when: (c) => c.BATON_BUS === 'servicebus',
     because: 'BATON_BUS=servicebus',
+  },
+  {
+    setting: 'BATON_MLFLOW_URL',
+    when: (c) => c.BATON_TRACKER === 'mlflow',
+    because: 'BATON_TRACKER=mlflow',
   },
   {
     setting: 'BATON_ACI_SUBSCRIPTION_ID',

@@ -3,6 +3,7 @@ import { BatonError } from '../domain/errors.js';
 import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
 import { modelRunParamsSchema } from '../orchestrations/modelRunTypes.js';
+import { sweepParamsSchema } from '../orchestrations/sweepTypes.js';
 
 /**
  * The pipelines this app can start by name, each with the orchestrator that runs it and the
@@ -36,6 +37,13 @@ const pipelines: PipelineDefinition[] = [
       "Runs a databank's iterations x model steps (the ORCA run_models): one sub-orchestration per iteration, one job per command, state file kept current, resumes where it stopped.",
     orchestrator: 'modelRun',
     paramsSchema: modelRunParamsSchema,
+  },
+  {
+    name: 'sweep',
+    description:
+      'A hyper-parameter sweep: trials of one job over a search space (random, grid or TPE sampler, median pruning, budget, parallelism), each tracked as a child run; returns the best trial.',
+    orchestrator: 'sweep',
+    paramsSchema: sweepParamsSchema,
   },
 ];
 

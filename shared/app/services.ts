@@ -5,7 +5,9 @@ import { FileLogStore } from '../adapters/local/fileLogStore.js';
 import { FileStateStore } from '../adapters/local/fileStateStore.js';
 import { FolderLake } from '../adapters/local/folderLake.js';
 import { HostFolderStaging } from '../adapters/local/hostFolderStaging.js';
+import { MlflowTracker } from '../adapters/mlflow/mlflowTracker.js';
 import { LocalProcessBackend } from '../adapters/local/processCompute.js';
+import { StateStoreTracker } from '../adapters/local/stateStoreTracker.js';
 import type { Bus } from '../ports/bus.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ComputeBackend } from '../ports/compute.js';
@@ -13,6 +15,7 @@ import type { JobStaging } from '../ports/jobStaging.js';
 import type { Lake } from '../ports/lake.js';
 import type { LogStore } from '../ports/logStore.js';
 import type { StateStore } from '../ports/stateStore.js';
+import type { Tracker } from '../ports/tracker.js';
 import { loadConfig, type BatonConfig } from './config.js';
 
 /**
@@ -30,6 +33,8 @@ export interface Services {
   staging: JobStaging;
   logs: LogStore;
   clock: Clock;
+  /** Experiment tracking (sweeps and their trials): the state store's, or MLflow's. */
+  tracker: Tracker;
 }
 
 let current: Promise<Services> | undefined;
@@ -37,9 +42,10 @@ let current: Promise<Services> | undefined;
 export function createLocalServices(config: BatonConfig, clock: Clock = systemClock): Services {
   const dir = (name: string): string => path.join(config.stateDir, name);
   const lake = new FolderLake({ root: dir('lake') });
+  const state = new FileStateStore({ root: dir('state') });
   return {
     config,
-    state: new FileStateStore({ root: dir('state') }),
+    state,
     lake,
     bus: new FileBus({
       root: dir('bus'),
@@ -50,7 +56,22 @@ export function createLocalServices(config: BatonConfig, clock: Clock = systemCl
     staging: hostStaging(config, lake),
     logs: new FileLogStore({ root: dir('logs') }),
     clock,
+    tracker: createTracker(config, state, clock),
   };
+}
+
+/** The tracker the settings choose: MLflow's REST API, or runs kept in the state store. */
+export function createTracker(config: BatonConfig, state: StateStore, clock: Clock): Tracker {
+  if (config.BATON_TRACKER === 'mlflow') {
+    return new MlflowTracker({
+      baseUrl: config.BATON_MLFLOW_URL ?? '',
+      ...(config.BATON_MLFLOW_TOKEN_ENV === undefined
+        ? {}
+        : { tokenEnvVar: config.BATON_MLFLOW_TOKEN_ENV }),
+      clock,
+    });
+  }
+  return new StateStoreTracker({ store: state, clock });
 }
 
 /** Adapters as the settings choose them; each Azure one reaches its service with the app's identity. */
@@ -93,7 +114,8 @@ export async function createServices(
   // Container backends need staging inside the container group, which is not built yet: tasks
   // on them are refused at submission (JobStaging.supports).
   const staging = lake === local.lake ? local.staging : hostStaging(config, lake);
-  return { config, state, lake, bus, compute, staging, logs, clock };
+  const tracker = state === local.state ? local.tracker : createTracker(config, state, clock);
+  return { config, state, lake, bus, compute, staging, logs, clock, tracker };
 }
 
 function hostStaging(config: BatonConfig, lake: Lake): JobStaging {

@@ -1,4 +1,5 @@
 import { HostFolderStaging } from '../../shared/adapters/local/hostFolderStaging.js';
+import { StateStoreTracker } from '../../shared/adapters/local/stateStoreTracker.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -95,9 +96,10 @@ export async function startAzureWorld(
     BATON_STATE_DIR: stateDir,
     BATON_BUS_MAX_DELIVERY_COUNT: String(maxDeliveryCount),
   });
+  const state = new CosmosStateStore({ client: cosmosClient, databaseId });
   const services: Services = {
     config,
-    state: new CosmosStateStore({ client: cosmosClient, databaseId }),
+    state,
     lake,
     bus,
     compute: new AciBackend({
@@ -115,6 +117,7 @@ export async function startAzureWorld(
     }),
     logs: new LakeLogStore(lake, systemClock),
     clock: systemClock,
+    tracker: new StateStoreTracker({ store: state, clock: systemClock }),
   };
   return {
     services,

@@ -86,6 +86,9 @@ describe('loadConfig: malformed settings fail with their name', () => {
     ['BATON_COSMOS_ENDPOINT', 'not a url'],
     ['BATON_LAKE_FILESYSTEM', 'Bad_Name'],
     ['BATON_ACI_SUBSCRIPTION_ID', 'not-a-guid'],
+    ['BATON_TRACKER', 'wandb'],
+    ['BATON_MLFLOW_URL', 'ftp://mlflow'],
+    ['BATON_MLFLOW_TOKEN_ENV', 'NOT-A-NAME'],
   ];
   for (const [setting, value] of cases) {
     it(`${setting}=${value}`, () => expectSettingError({ [setting]: value }, setting));
@@ -105,6 +108,7 @@ describe('loadConfig: an Azure adapter without its settings fails at start-up', 
     [{ BATON_LAKE: 'adls' }, 'BATON_LAKE_ACCOUNT_URL'],
     [{ BATON_BUS: 'servicebus' }, 'BATON_SERVICEBUS_NAMESPACE'],
     [{ BATON_COMPUTE: 'aci' }, 'BATON_ACI_SUBSCRIPTION_ID'],
+    [{ BATON_TRACKER: 'mlflow' }, 'BATON_MLFLOW_URL'],
     [
       { BATON_COMPUTE: 'aci', BATON_ACI_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000000' },
       'BATON_ACI_RESOURCE_GROUP',

@@ -11,6 +11,8 @@ import { FileLogStore } from '../../shared/adapters/local/fileLogStore.js';
 import { FileStateStore } from '../../shared/adapters/local/fileStateStore.js';
 import { FolderLake } from '../../shared/adapters/local/folderLake.js';
 import { LocalProcessBackend } from '../../shared/adapters/local/processCompute.js';
+import { StateStoreTracker } from '../../shared/adapters/local/stateStoreTracker.js';
+import { MlflowTracker } from '../../shared/adapters/mlflow/mlflowTracker.js';
 import { loadConfig } from '../../shared/app/config.js';
 import { createServices } from '../../shared/app/services.js';
 import { allAzureSettings } from '../helpers/azureSettings.js';
@@ -24,6 +26,25 @@ describe('services from settings', () => {
     assert.ok(s.bus instanceof FileBus);
     assert.ok(s.compute instanceof LocalProcessBackend);
     assert.ok(s.logs instanceof FileLogStore);
+    assert.ok(s.tracker instanceof StateStoreTracker);
+  });
+
+  it('track with MLflow when BATON_TRACKER=mlflow (the token read from the named variable)', async () => {
+    process.env.BATON_TEST_MLFLOW_TOKEN = 'secret';
+    try {
+      const s = await createServices(
+        loadConfig({
+          BATON_STATE_DIR: os.tmpdir(),
+          BATON_TRACKER: 'mlflow',
+          BATON_MLFLOW_URL: 'http://127.0.0.1:5000',
+          BATON_MLFLOW_TOKEN_ENV: 'BATON_TEST_MLFLOW_TOKEN',
+        }),
+      );
+      assert.ok(s.tracker instanceof MlflowTracker);
+      assert.equal(s.tracker.baseUrl, 'http://127.0.0.1:5000');
+    } finally {
+      delete process.env.BATON_TEST_MLFLOW_TOKEN;
+    }
   });
 
   it('are the Azure adapters when the settings choose them, with logs in the lake', async () => {

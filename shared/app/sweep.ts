@@ -1,0 +1,324 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { isBatonError } from '../domain/errors.js';
+import { bestTrialQuery, runIdSchema } from '../domain/runFilter.js';
+import { curveOf, finalValue, parseMetricsFile } from '../domain/sweep/metricsFile.js';
+import { shouldPrune, type Curve } from '../domain/sweep/pruner.js';
+import {
+  choiceValueSchema,
+  objectiveSchema,
+  prunerSchema,
+  type Objective,
+  type TrialParams,
+} from '../domain/sweep/searchSpace.js';
+import { parseInput } from '../domain/validation.js';
+import type { Clock } from '../ports/clock.js';
+import type { EndStatus, ParamValue, Tracker } from '../ports/tracker.js';
+import type { JobOutcome } from '../orchestrations/jobs.js';
+import type {
+  PreparedTrial,
+  SweepBest,
+  SweepTracking,
+  TrialResult,
+} from '../orchestrations/sweepTypes.js';
+import type { Services } from './services.js';
+
+/**
+ * The activities of the `sweep` pipeline: the sweep's parent run in the tracker, each trial's
+ * folder, each trial's record (params, metrics, status: a child of the sweep run), and the best
+ * trial through the tracker's own query path (`bestTrialQuery`). Every one is safe to run again
+ * (a retry, or a replay after a host kill): runs are found by their tags before one is made.
+ */
+export interface SweepDeps {
+  tracker: Tracker;
+  /** The compute backend's work root (trial folders must be inside it: they are job cwds). */
+  workRoot: string;
+  clock: Clock;
+}
+
+export function sweepDepsOf(services: Services): SweepDeps {
+  return { tracker: services.tracker, workRoot: services.config.stateDir, clock: services.clock };
+}
+
+/** Tags that find a sweep's runs again (user tags: `baton.` is the adapters'). */
+const sweepTag = 'sweep_run';
+const trialTag = 'trial';
+const kindTag = 'kind';
+
+const startSweepSchema = z.object({
+  runId: runIdSchema,
+  experiment: z.string().min(1),
+  spec: z.object({ objective: objectiveSchema }).loose(),
+  trial: z.object({ argv: z.array(z.string()) }).loose(),
+  dryRun: z.boolean(),
+});
+
+/** Activity: the sweep's experiment and parent run (found again by its tag when retried). */
+export async function startSweep(deps: SweepDeps, raw: unknown): Promise<SweepTracking> {
+  const input = parseInput(startSweepSchema, raw, 'startSweep');
+  const { tracker } = deps;
+  const experimentId = await tracker.getOrCreateExperiment(input.experiment);
+  const [existing] = await tracker.searchRuns({
+    experimentIds: [experimentId],
+    filter: { tags: { [sweepTag]: input.runId, [kindTag]: 'sweep' } },
+    maxResults: 1,
+  });
+  if (existing !== undefined) return { experimentId, sweepRunId: existing.runId };
+  const sweepRunId = await tracker.startRun({
+    experimentId,
+    name: input.runId,
+    tags: {
+      [sweepTag]: input.runId,
+      [kindTag]: 'sweep',
+      objective: `${input.spec.objective.direction} ${input.spec.objective.metric}`,
+      ...(input.dryRun ? { dry_run: 'true' } : {}),
+    },
+  });
+  await tracker.logParams(sweepRunId, {
+    spec: JSON.stringify(input.spec).slice(0, 6000),
+    command: JSON.stringify(input.trial.argv).slice(0, 6000),
+  });
+  return { experimentId, sweepRunId };
+}
+
+const prepareTrialSchema = z.object({
+  runId: runIdSchema,
+  index: z.number().int().min(0),
+  params: z.record(z.string(), choiceValueSchema),
+});
+
+/** The folder of trial `index`, relative to the work root (`sweeps/<runId>/trial-<index>`). */
+export function trialFolder(runId: string, index: number): string {
+  return `sweeps/${runId}/trial-${index}`;
+}
+
+/**
+ * Activity: a fresh folder for the trial (its job's working folder) with `params.json`, and
+ * the path its job writes metrics to. A metrics file left by an earlier attempt at this
+ * activity is removed: the job has not been launched yet when this runs.
+ */
+export async function prepareTrial(deps: SweepDeps, raw: unknown): Promise<PreparedTrial> {
+  const input = parseInput(prepareTrialSchema, raw, 'prepareTrial');
+  const cwd = trialFolder(input.runId, input.index);
+  const dir = path.join(deps.workRoot, ...cwd.split('/'));
+  await mkdir(dir, { recursive: true });
+  const metricsFile = path.join(dir, 'metrics.jsonl');
+  await rm(metricsFile, { force: true });
+  await writeFile(path.join(dir, 'params.json'), `${JSON.stringify(input.params, null, 2)}\n`);
+  return { cwd, metricsFile };
+}
+
+const recordTrialSchema = z.object({
+  runId: runIdSchema,
+  index: z.number().int().min(0),
+  params: z.record(z.string(), choiceValueSchema),
+  tracking: z.object({ experimentId: z.string(), sweepRunId: runIdSchema }),
+  objective: objectiveSchema,
+  pruner: prunerSchema,
+  metricsFile: z.string().min(1),
+  outcome: z
+    .object({
+      jobId: z.string(),
+      state: z.enum(['succeeded', 'failed', 'canceled', 'timed_out']),
+      exitCode: z.number().optional(),
+      message: z.string().optional(),
+    })
+    .loose(),
+});
+
+/**
+ * Activity: reads the trial's metrics file and records the trial as a child run of the sweep
+ * (params, every metric with its steps, status), then returns its result.
+ *
+ * - A job that did not succeed, or never reported the objective metric, is `failed` (run
+ *   FAILED); whatever it reported is still logged.
+ * - Median pruning is applied **post hoc**: the trial ran to its end, and is marked `pruned`
+ *   (run KILLED, tag `pruned_at_step`) when the median rule would have stopped it at some
+ *   step, compared with the sweep's trials that had completed when it ended. Its value then
+ *   does not count. Stopping the job while it runs (live pruning) is not built yet.
+ */
+export async function recordTrial(deps: SweepDeps, raw: unknown): Promise<TrialResult> {
+  const input = parseInput(recordTrialSchema, raw, 'recordTrial');
+  const { tracker } = deps;
+  const outcome = input.outcome as JobOutcome;
+  const text = await readFile(input.metricsFile, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  });
+  const report = parseMetricsFile(text);
+  const curve = curveOf(report, input.objective.metric);
+  const lastValue = finalValue(curve);
+  const runId = await trialRun(tracker, input.tracking, input.runId, input.index);
+  await tracker.logParams(runId, trackerParams(input.params));
+  if (report.points.length > 0) {
+    const timestamp = deps.clock.now().getTime();
+    await tracker.logMetrics(
+      runId,
+      report.points.map((point) => ({ ...point, timestamp })),
+    );
+  }
+
+  const base = {
+    index: input.index,
+    params: input.params as TrialParams,
+    jobId: outcome.jobId,
+    trackerRunId: runId,
+  };
+  let result: TrialResult;
+  if (outcome.state !== 'succeeded') {
+    const how =
+      outcome.state === 'failed' && outcome.exitCode !== undefined
+        ? `exit code ${outcome.exitCode}`
+        : outcome.state;
+    result = {
+      ...base,
+      state: 'failed',
+      message: `job ${outcome.jobId}: ${how}${outcome.message === undefined ? '' : ` (${outcome.message})`}`,
+    };
+  } else if (lastValue === undefined) {
+    result = {
+      ...base,
+      state: 'failed',
+      message:
+        `job ${outcome.jobId} reported no "${input.objective.metric}" in its metrics file` +
+        (report.problems.length > 0 ? ` (${report.problems.join('; ')})` : ''),
+    };
+  } else {
+    const prunedAt =
+      input.pruner.kind === 'none'
+        ? undefined
+        : await prunedAtStep(tracker, input, curve, runId, input.objective);
+    result =
+      prunedAt === undefined
+        ? { ...base, state: 'completed', value: lastValue }
+        : { ...base, state: 'pruned', prunedAtStep: prunedAt };
+  }
+  if (result.state !== 'completed' && lastValue !== undefined) result.lastValue = lastValue;
+  await tracker.setTags(runId, {
+    state: result.state,
+    ...(result.prunedAtStep === undefined ? {} : { pruned_at_step: String(result.prunedAtStep) }),
+    ...(result.message === undefined ? {} : { message: result.message.slice(0, 4000) }),
+  });
+  await tracker.endRun(runId, endStatusOf(result.state));
+  return result;
+}
+
+const finishSweepSchema = z.object({
+  runId: runIdSchema,
+  tracking: z.object({ experimentId: z.string(), sweepRunId: runIdSchema }),
+  objective: objectiveSchema,
+  status: z.enum(['FINISHED', 'FAILED']),
+  trials: z.number().int().min(0).optional(),
+  message: z.string().optional(),
+});
+
+/**
+ * Activity: ends the sweep's parent run. When the sweep finished, first finds the best trial
+ * with the tracker's query (`bestTrialQuery`: finished children ordered by the objective) and
+ * logs it on the parent; null when no trial finished with the metric.
+ */
+export async function finishSweep(deps: SweepDeps, raw: unknown): Promise<SweepBest | null> {
+  const input = parseInput(finishSweepSchema, raw, 'finishSweep');
+  const { tracker } = deps;
+  const { sweepRunId, experimentId } = input.tracking;
+  if (input.status === 'FAILED') {
+    if (input.message !== undefined) {
+      await tracker.setTags(sweepRunId, { message: input.message.slice(0, 4000) });
+    }
+    await endOnce(tracker, sweepRunId, 'FAILED');
+    return null;
+  }
+  const query = bestTrialQuery({
+    sweepRunId,
+    metric: input.objective.metric,
+    goal: input.objective.direction,
+  });
+  const [top] = await tracker.searchRuns({ experimentIds: [experimentId], ...query });
+  const value = top?.metrics[input.objective.metric];
+  const trial = Number(top?.tags[trialTag]);
+  if (top === undefined || value === undefined || !Number.isInteger(trial)) {
+    await endOnce(tracker, sweepRunId, 'FAILED');
+    return null;
+  }
+  await tracker.logMetrics(sweepRunId, [{ key: `best_${input.objective.metric}`, value }]);
+  await tracker.setTags(sweepRunId, {
+    best_trial: String(trial),
+    best_run: top.runId,
+    ...(input.trials === undefined ? {} : { trials: String(input.trials) }),
+  });
+  await endOnce(tracker, sweepRunId, 'FINISHED');
+  return { trial, value, trackerRunId: top.runId };
+}
+
+/** The trial's child run, found by its tag when this activity runs again, else started. */
+async function trialRun(
+  tracker: Tracker,
+  tracking: SweepTracking,
+  runId: string,
+  index: number,
+): Promise<string> {
+  const [existing] = await tracker.searchRuns({
+    experimentIds: [tracking.experimentId],
+    filter: { parentRunId: tracking.sweepRunId, tags: { [trialTag]: String(index) } },
+    maxResults: 1,
+  });
+  if (existing !== undefined) return existing.runId;
+  return tracker.startRun({
+    experimentId: tracking.experimentId,
+    parentRunId: tracking.sweepRunId,
+    name: `trial-${index}`,
+    tags: { [sweepTag]: runId, [trialTag]: String(index), [kindTag]: 'trial' },
+  });
+}
+
+/**
+ * The first step at which the median pruner would have stopped this trial, comparing it with
+ * the sweep's other finished (completed, not pruned) trials; undefined when it never would.
+ */
+async function prunedAtStep(
+  tracker: Tracker,
+  input: z.output<typeof recordTrialSchema>,
+  curve: Curve,
+  ownRunId: string,
+  objective: Objective,
+): Promise<number | undefined> {
+  const siblings = await tracker.searchRuns({
+    experimentIds: [input.tracking.experimentId],
+    filter: { parentRunId: input.tracking.sweepRunId, status: 'FINISHED' },
+  });
+  const others: Curve[] = [];
+  for (const sibling of siblings) {
+    if (sibling.runId === ownRunId) continue;
+    const run = await tracker.getRun(sibling.runId);
+    others.push(
+      (run.metricHistory[objective.metric] ?? []).map((p) => ({ step: p.step, value: p.value })),
+    );
+  }
+  const steps = [...new Set(curve.map((point) => point.step))].sort((a, b) => a - b);
+  return steps.find((step) => shouldPrune(curve, others, step, input.pruner, objective.direction));
+}
+
+function trackerParams(params: Record<string, unknown>): Record<string, ParamValue> {
+  return Object.fromEntries(
+    Object.entries(params).map(([key, value]) => [
+      key,
+      typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+        ? value
+        : JSON.stringify(value),
+    ]),
+  );
+}
+
+function endStatusOf(state: TrialResult['state']): EndStatus {
+  return state === 'completed' ? 'FINISHED' : state === 'pruned' ? 'KILLED' : 'FAILED';
+}
+
+/** Ends a run; one that already ended (an earlier attempt of this activity) is left as it is. */
+async function endOnce(tracker: Tracker, runId: string, status: EndStatus): Promise<void> {
+  try {
+    await tracker.endRun(runId, status);
+  } catch (error) {
+    if (!isBatonError(error, 'conflict')) throw error;
+  }
+}
