@@ -16,6 +16,7 @@ import './http/tasks.js';
 import './http/files.js';
 import './http/databanks.js';
 import './http/modelDatabanks.js';
+import './http/tracking.js';
 import './http/health.js';
 import './http/retention.js';
 import './orchestrators/hello.js';

@@ -22,6 +22,7 @@ import { exitForRun, renderLogs, renderRun, renderRunList, table } from './outpu
 import { parseParams } from './params.js';
 import { registerSyncCommands } from './syncCommands.js';
 import { registerTaskCommands } from './taskCommands.js';
+import { registerTrackingCommands } from './trackingCommands.js';
 import { waitForRun } from './waitForRun.js';
 
 /** The CLI's commands; each is a thin call to the HTTP API through a Connection. */
@@ -160,6 +161,7 @@ export function registerCommands(program: Command): void {
     );
 
   const runs = program.command('runs').description('list and manage runs');
+  registerTrackingCommands(runs);
   runs
     .command('list', { isDefault: true })
     .description('list runs, newest first')

@@ -79,6 +79,8 @@ describe('HTTP functions under hostile input', () => {
       'retryTask',
       'killTask',
       'getTaskLogs',
+      'findTrackedRuns',
+      'getTrackedRun',
       'uploadUserFile',
       'listRetention',
       'scheduleRetention',
