@@ -38,6 +38,12 @@ import {
   type SweepTrialInput,
   type TrialResult,
 } from '../shared/orchestrations/sweepTypes.js';
+import { mlStepFolder } from '../shared/app/mlLifecycle.js';
+import {
+  mlLifecycleParamsSchema,
+  type MlLifecycleOutput,
+  type MlStep,
+} from '../shared/orchestrations/mlLifecycleTypes.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { DurableEngine } from '../shared/runtime/durable/engine.js';
 import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
@@ -84,6 +90,15 @@ const sweepTrialInput: SweepTrialInput = {
   objective: sweepReplayParams.objective,
   pruner: { kind: 'none' },
 };
+const mlRunId = 'ml-replay-fixture';
+/** Two trials of the sweep's curves (trial 1 best, 0.3), then training, conversion, benchmark. */
+const mlReplayParams = mlLifecycleParamsSchema.parse({
+  experiment: 'replay-ml',
+  sweep: { ...sweepReplayParams, budget: { maxTrials: 2 }, pruner: { kind: 'none' } },
+  training: { argv: ['node', '-e', '0'], params: { lr: 0.1, epochs: 5 }, seed: 42 },
+  conversion: { argv: ['node', '-e', '0'] },
+  benchmark: { argv: ['node', '-e', '0'], metrics: ['latency_ms_p50'] },
+});
 const appRecordings: readonly RecordingCase[] = [
   {
     name: 'helloFanOut',
@@ -206,7 +221,60 @@ const appRecordings: readonly RecordingCase[] = [
     },
     drive: (engine) => announceTrial(engine, sweepTrialRunId, 0, sweepTrialRunId),
   },
+  {
+    // The whole chain; the case plays the job watcher for the sweep's trials and for each
+    // step's job, writing what the real job would (checkpoint, converted model, metrics).
+    name: 'mlLifecycle',
+    orchestrator: 'mlLifecycle',
+    instanceId: mlRunId,
+    input: { runId: mlRunId, params: mlReplayParams },
+    checkOutput: (output) => {
+      const result = output as MlLifecycleOutput;
+      return result.best.trial === 1 &&
+        result.training.checkpoint === `ml/${mlRunId}/training/model.json` &&
+        result.conversion.input === result.training.checkpoint &&
+        result.conversion.output === `ml/${mlRunId}/conversion/model.compact.json` &&
+        result.benchmark.metrics.latency_ms_p50 === 1.5
+        ? undefined
+        : `expected the whole chain with trial 1 best, got ${JSON.stringify(output)}`;
+    },
+    drive: async (engine) => {
+      for (let index = 0; index < 2; index++) {
+        await announceTrial(engine, mlRunId, index, trialInstanceId(mlRunId, index));
+      }
+      await announceMlStep(engine, mlRunId, 'training', 'model.json', '{"weights":[1]}');
+      await announceMlStep(engine, mlRunId, 'conversion', 'model.compact.json', '{"q":[1]}');
+      await announceMlStep(engine, mlRunId, 'benchmark', 'metrics', '');
+    },
+  },
 ];
+
+/**
+ * Once the \`ml\` run has asked for its \`step\` job: writes what the job would (\`file\` in its
+ * output folder; for \`metrics\`, a benchmark line) and raises \`job:<jobId>\` (succeeded).
+ */
+async function announceMlStep(
+  engine: Pick<DurableEngine, 'raiseEvent'>,
+  runId: string,
+  step: MlStep,
+  file: string,
+  content: string,
+): Promise<void> {
+  const services = await getServices();
+  const jobId = jobIdFor(runId, step, 1);
+  for (let i = 0; ; i++) {
+    if (await services.state.read(jobsCollection, runId, jobId)) break;
+    if (i > 3000) throw new Error(`${runId} never asked for ${jobId}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const dir = path.join(services.config.stateDir, ...mlStepFolder(runId, step).split('/'));
+  if (file === 'metrics') {
+    await writeFile(path.join(dir, 'metrics.jsonl'), '{"step": 0, "latency_ms_p50": 1.5}\n');
+  } else {
+    await writeFile(path.join(dir, 'output', file), content);
+  }
+  await engine.raiseEvent(runId, `job:${jobId}`, { state: 'succeeded', exitCode: 0 });
+}
 
 /**
  * Once trial \`index\` has asked for its job: writes the job's metrics file (sweepCurves), raises

@@ -7,7 +7,11 @@
 // BATON_METRICS_FILE (default ./metrics.jsonl):
 //   {"step": <epoch>, "train_loss": …, "val_loss": …, "val_accuracy": …}
 // Plain Node, no dependencies; a trial of 100 epochs takes well under a second.
+//
+// Final training (the `ml` pipeline) is the same script: when BATON_OUTPUT_DIR is set, it also
+// writes the trained model as a JSON checkpoint there, named BATON_OUTPUT_NAME (model.json).
 import { appendFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 const params = JSON.parse(process.env.BATON_PARAMS ?? '{}');
 const lr = Number(params.lr ?? 0.1);
@@ -93,3 +97,19 @@ const final = evaluate(w, b, val);
 console.log(
   `lr=${lr} epochs=${epochs} l2=${l2}: val_loss ${final.loss.toFixed(4)}, val_accuracy ${final.accuracy.toFixed(3)}`,
 );
+
+const outputDir = process.env.BATON_OUTPUT_DIR;
+if (outputDir) {
+  const checkpoint = path.join(outputDir, process.env.BATON_OUTPUT_NAME ?? 'model.json');
+  const model = {
+    format: 'baton-logreg-json',
+    features,
+    weights: w,
+    bias: b,
+    params: { lr, epochs, l2, seed: initSeed },
+    val_loss: final.loss,
+    val_accuracy: final.accuracy,
+  };
+  writeFileSync(checkpoint, `${JSON.stringify(model, null, 2)}\n`);
+  console.log(`checkpoint: ${checkpoint}`);
+}

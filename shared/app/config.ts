@@ -1,3 +1,4 @@
+import { isInsidePath } from '../domain/paths.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
@@ -149,7 +150,7 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
     parsed.BATON_DATABANK_ROOT === ''
       ? path.join(stateDir, 'databanks')
       : path.resolve(parsed.BATON_DATABANK_ROOT);
-  if (databankRoot !== stateDir && !databankRoot.startsWith(stateDir + path.sep)) {
+  if (!isInsidePath(stateDir, databankRoot)) {
     // Model steps run with their databank folder as working folder, and the local process
     // backend only runs jobs inside its work root, the state folder.
     throw new BatonError(

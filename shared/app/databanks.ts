@@ -27,7 +27,7 @@ import {
   type ModelConfig,
   type ModelConfigWarning,
 } from '../domain/modelConfig.js';
-import { resolveInside } from '../domain/paths.js';
+import { resolveInside, isInsidePath } from '../domain/paths.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { StateStore } from '../ports/stateStore.js';
@@ -243,7 +243,7 @@ async function checkSourceDir(deps: DatabankDeps, sourceDir: string): Promise<st
       field: 'sourceDir',
     });
   }
-  if (real !== root && !real.startsWith(root + path.sep)) {
+  if (!isInsidePath(root, real)) {
     throw new BatonError(
       'forbidden',
       `sourceDir: ${sourceDir} is outside ${root} (the host's sources root, setting BATON_MODEL_SOURCES_ROOT)`,
@@ -273,7 +273,7 @@ async function resolveSource(
       },
     );
   }
-  if (real !== sourceDir && !real.startsWith(sourceDir + path.sep)) {
+  if (!isInsidePath(sourceDir, real)) {
     throw new BatonError(
       'validation',
       `${field}: ${configured} is outside the config's folder ${sourceDir}`,

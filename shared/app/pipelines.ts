@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
 import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
+import { mlLifecycleParamsSchema } from '../orchestrations/mlLifecycleTypes.js';
 import { modelRunParamsSchema } from '../orchestrations/modelRunTypes.js';
 import { sweepParamsSchema } from '../orchestrations/sweepTypes.js';
 
@@ -44,6 +45,13 @@ const pipelines: PipelineDefinition[] = [
       'A hyper-parameter sweep: trials of one job over a search space (random, grid or TPE sampler, median pruning, budget, parallelism), each tracked as a child run; returns the best trial.',
     orchestrator: 'sweep',
     paramsSchema: sweepParamsSchema,
+  },
+  {
+    name: 'ml',
+    description:
+      "The ML lifecycle: a sweep, then final training with the best trial's params and a fixed seed (checkpoint checked and tracked), conversion of that tracked checkpoint, and a benchmark of the converted model with its metrics tracked.",
+    orchestrator: 'mlLifecycle',
+    paramsSchema: mlLifecycleParamsSchema,
   },
 ];
 

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { entryMatchesModelYear, parseModelYear } from '../domain/landuse.js';
-import { lakeTempPrefix, resolveInside } from '../domain/paths.js';
+import { lakeTempPrefix, resolveInside, isInsidePath } from '../domain/paths.js';
 
 /**
  * Extracts the land-use files of one model year from a zip archive (seed action
@@ -449,7 +449,7 @@ async function commit(
   if (temp === undefined) throw new BatonError('internal', `no temp file for ${item.name}`);
   await mkdir(path.dirname(item.target), { recursive: true });
   const realParent = await realpath(path.dirname(item.target));
-  if (realParent !== realOutput && !realParent.startsWith(realOutput + path.sep)) {
+  if (!isInsidePath(realOutput, realParent)) {
     throw entryError(item.name, 'would be written outside the output folder (symbolic link)');
   }
   // Re-check: something may have appeared since the scan.

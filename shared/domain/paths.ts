@@ -45,6 +45,15 @@ export function resolveInside(root: string, relative: string, field = 'path'): s
   return target;
 }
 
+/**
+ * Whether absolute path `target` is `root` or below it (lexically; resolve symlinks first where
+ * they matter). Also right for the file-system root itself, where `root + sep` would be `//`.
+ */
+export function isInsidePath(root: string, target: string): boolean {
+  const relative = path.relative(path.resolve(root), path.resolve(target));
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
 function invalid(field: string, why: string): BatonError {
   return new BatonError('validation', `${field}: ${why}`, { field });
 }

@@ -267,20 +267,36 @@ describe('databank sync against the folder lake', () => {
 
   it('a config that changed in the lake is kept in .cloud_sync_conflict before ours replaces it', async () => {
     await writeTree(databankPath('db'), sampleDatabank);
+    const config = path.join(databankPath('db'), 'orca_model_config.yaml');
     await sync('upload', 'db');
-    await lake.write(`${prefix('db')}/orca_model_state.json`, '{"status":"theirs"}\n');
-    await writeFile(path.join(databankPath('db'), 'orca_model_state.json'), '{"status":"ours"}\n');
+    const theirs = `${configYaml()}# edited in the lake\n`;
+    const ours = `${configYaml()}# edited here\n`;
+    await lake.write(`${prefix('db')}/orca_model_config.yaml`, theirs);
+    await writeFile(config, ours);
     const summary = await sync('upload', 'db');
     const files = await lakeTree(lake, prefix('db'));
-    assert.equal(files['orca_model_state.json'], '{"status":"ours"}\n');
+    assert.equal(files['orca_model_config.yaml'], ours);
     assert.equal(summary.conflicts.length, 1);
     const conflict = summary.conflicts[0];
     assert.ok(conflict);
     assert.match(
       conflict.keptAt,
-      /^\.cloud_sync_conflict\/orca_model_state\.json\.\d{8}T\d{6}\.\d{3}Z$/,
+      /^\.cloud_sync_conflict\/orca_model_config\.yaml\.\d{8}T\d{6}\.\d{3}Z$/,
     );
-    assert.equal(files[conflict.keptAt], '{"status":"theirs"}\n');
+    assert.equal(files[conflict.keptAt], theirs);
+  });
+
+  it("the run's state file and log are replaced in the lake without conflict copies", async () => {
+    await writeTree(databankPath('db'), sampleDatabank);
+    await sync('upload', 'db');
+    await lake.write(`${prefix('db')}/orca_model_state.json`, '{"status":"theirs"}\n');
+    await writeFile(path.join(databankPath('db'), 'orca_model_state.json'), '{"status":"ours"}\n');
+    await writeFile(path.join(databankPath('db'), 'orca_orchestrator.log'), 'started\nstep done\n');
+    const summary = await sync('upload', 'db');
+    const files = await lakeTree(lake, prefix('db'));
+    assert.equal(files['orca_model_state.json'], '{"status":"ours"}\n');
+    assert.equal(files['orca_orchestrator.log'], 'started\nstep done\n');
+    assert.deepEqual(summary.conflicts, []);
   });
 
   it('outputs are never overwritten: a different one (same name and size) goes beside it, once', async () => {

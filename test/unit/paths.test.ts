@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { normalizeLakePath, resolveInside } from '../../shared/domain/paths.js';
+import { isInsidePath, normalizeLakePath, resolveInside } from '../../shared/domain/paths.js';
 import { expectBatonError } from './batonErrorAssert.js';
 
 const runs = { numRuns: 200 };
@@ -206,5 +206,17 @@ describe('lake path length limits', () => {
     assert.match(expectBatonError(() => normalizeLakePath('é'.repeat(128))).message, /255 bytes/);
     const long = Array.from({ length: 5 }, () => 'b'.repeat(250)).join('/');
     assert.match(expectBatonError(() => normalizeLakePath(long)).message, /1024 characters/);
+  });
+});
+
+describe('isInsidePath', () => {
+  it('is lexical containment, right for the file-system root too', () => {
+    assert.equal(isInsidePath('/a/b', '/a/b'), true);
+    assert.equal(isInsidePath('/a/b', '/a/b/c/d'), true);
+    assert.equal(isInsidePath('/a/b', '/a/bc'), false);
+    assert.equal(isInsidePath('/a/b', '/a'), false);
+    assert.equal(isInsidePath('/a/b', '/a/b/../c'), false);
+    assert.equal(isInsidePath('/', '/databanks'), true);
+    assert.equal(isInsidePath('/', '/'), true);
   });
 });

@@ -17,7 +17,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants, existsSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BatonError, conflict, notFound } from '../../domain/errors.js';
-import { normalizeLakePath, resolveInside, lakeTempPrefix } from '../../domain/paths.js';
+import {
+  normalizeLakePath,
+  resolveInside,
+  lakeTempPrefix,
+  isInsidePath,
+} from '../../domain/paths.js';
 import type { Lake, LakeEntry, LakeWriteOptions } from '../../ports/lake.js';
 import { errnoOf } from './fsPrimitives.js';
 
@@ -274,7 +279,7 @@ export class FolderLake implements Lake {
         if (isMissing(err) && probe !== this.root) continue;
         throw err;
       }
-      if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+      if (!isInsidePath(realRoot, real)) {
         throw new BatonError(
           'forbidden',
           `${path.relative(this.root, abs)} leads outside the lake`,

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BatonError, isBatonError, notFound } from '../../domain/errors.js';
 import { checkMonitor } from '../../domain/jobMetrics.js';
-import { resolveInside } from '../../domain/paths.js';
+import { resolveInside, isInsidePath } from '../../domain/paths.js';
 import { systemClock } from '../../ports/clock.js';
 import type { Clock } from '../../ports/clock.js';
 import { terminalJobStates } from '../../ports/compute.js';
@@ -317,7 +317,7 @@ export class LocalProcessBackend implements ComputeBackend {
     } catch {
       throw invalid('cwd', 'does not exist');
     }
-    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    if (!isInsidePath(realRoot, real)) {
       throw invalid('cwd', 'escapes its root folder');
     }
     if (!(await stat(real)).isDirectory()) throw invalid('cwd', 'is not a directory');

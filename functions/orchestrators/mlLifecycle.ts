@@ -1,0 +1,4 @@
+import * as df from 'durable-functions';
+import { mlLifecycle } from '../../shared/orchestrations/mlLifecycle.js';
+
+df.app.orchestration('mlLifecycle', mlLifecycle);
