@@ -1,7 +1,8 @@
+import { endOnce, trackerParams } from './trackerRuns.js';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { BatonError, isBatonError } from '../domain/errors.js';
+import { BatonError } from '../domain/errors.js';
 import { buildFinalTrainingConfig } from '../domain/mlConfig.js';
 import { runIdSchema, trackerKeySchema } from '../domain/runFilter.js';
 import { finalValue, parseMetricsFile } from '../domain/sweep/metricsFile.js';
@@ -10,7 +11,7 @@ import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { Lake } from '../ports/lake.js';
 import type { LogStore } from '../ports/logStore.js';
-import type { EndStatus, ParamValue, Tracker } from '../ports/tracker.js';
+import type { Tracker } from '../ports/tracker.js';
 import type {
   MlStep,
   MlStepRecord,
@@ -328,25 +329,5 @@ async function logTail(logs: LogStore, runId: string, step: MlStep): Promise<str
       .slice(0, 1000);
   } catch {
     return '';
-  }
-}
-
-function trackerParams(params: Record<string, unknown>): Record<string, ParamValue> {
-  return Object.fromEntries(
-    Object.entries(params).map(([key, value]) => [
-      key,
-      typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
-        ? value
-        : JSON.stringify(value),
-    ]),
-  );
-}
-
-/** Ends a run; one that already ended (an earlier attempt of this activity) is left as it is. */
-async function endOnce(tracker: Tracker, runId: string, status: EndStatus): Promise<void> {
-  try {
-    await tracker.endRun(runId, status);
-  } catch (error) {
-    if (!isBatonError(error, 'conflict')) throw error;
   }
 }

@@ -1,7 +1,7 @@
+import { endOnce, trackerParams } from './trackerRuns.js';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { isBatonError } from '../domain/errors.js';
 import { bestTrialQuery, runIdSchema } from '../domain/runFilter.js';
 import { curveOf, finalValue, parseMetricsFile } from '../domain/sweep/metricsFile.js';
 import { shouldPrune, type Curve } from '../domain/sweep/pruner.js';
@@ -14,7 +14,7 @@ import {
 } from '../domain/sweep/searchSpace.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
-import type { EndStatus, ParamValue, Tracker } from '../ports/tracker.js';
+import type { EndStatus, Tracker } from '../ports/tracker.js';
 import type { JobOutcome } from '../orchestrations/jobs.js';
 import type {
   PreparedTrial,
@@ -299,26 +299,6 @@ async function prunedAtStep(
   return steps.find((step) => shouldPrune(curve, others, step, input.pruner, objective.direction));
 }
 
-function trackerParams(params: Record<string, unknown>): Record<string, ParamValue> {
-  return Object.fromEntries(
-    Object.entries(params).map(([key, value]) => [
-      key,
-      typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
-        ? value
-        : JSON.stringify(value),
-    ]),
-  );
-}
-
 function endStatusOf(state: TrialResult['state']): EndStatus {
   return state === 'completed' ? 'FINISHED' : state === 'pruned' ? 'KILLED' : 'FAILED';
-}
-
-/** Ends a run; one that already ended (an earlier attempt of this activity) is left as it is. */
-async function endOnce(tracker: Tracker, runId: string, status: EndStatus): Promise<void> {
-  try {
-    await tracker.endRun(runId, status);
-  } catch (error) {
-    if (!isBatonError(error, 'conflict')) throw error;
-  }
 }

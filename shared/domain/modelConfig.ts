@@ -1,4 +1,4 @@
-import { parseDocument } from 'yaml';
+import { configError, configErrorMap, parseYamlConfig } from './yamlConfig.js';
 import { z } from 'zod';
 import { BatonError } from './errors.js';
 import { envNamePattern } from './jobSpec.js';
@@ -197,20 +197,6 @@ const configSchema = z.object({
 });
 type RawConfig = z.output<typeof configSchema>;
 
-/** Default zod messages, reworded: a missing field is `required`, a wrong type says both. */
-const errorMap: z.core.$ZodErrorMap = (issue) => {
-  if (issue.code !== 'invalid_type') return undefined;
-  if (issue.input === undefined) return 'required';
-  return `expected ${issue.expected}, got ${describeValue(issue.input)}`;
-};
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return typeof value;
-}
-
 /**
  * Parses and validates the text of a model config file. Errors are BatonError('validation')
  * with the message `<file>: <field path>: <why>` and `field` set to the path (YAML syntax errors
@@ -220,8 +206,8 @@ export function parseModelConfig(
   source: string,
   fileName: string,
 ): { config: ModelConfig; warnings: ModelConfigWarning[] } {
-  const raw = parseYaml(source, fileName);
-  const result = configSchema.safeParse(raw, { error: errorMap });
+  const raw = parseYamlConfig(source, fileName);
+  const result = configSchema.safeParse(raw, { error: configErrorMap });
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue ? formatIssuePath(issue.path) : '';
@@ -238,27 +224,6 @@ export function parseModelConfig(
   });
   const config = normalize(result.data, fileName, warnings);
   return { config, warnings };
-}
-
-function parseYaml(source: string, fileName: string): unknown {
-  const doc = parseDocument(source, { prettyErrors: true, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error) {
-    const pos = error.linePos?.[0];
-    const where = pos ? `${fileName}:${pos.line}:${pos.col}` : fileName;
-    const firstLine = error.message.split('\n')[0] ?? error.message;
-    const why = firstLine.replace(/ at line \d+, column \d+:?$/, '');
-    throw new BatonError('validation', `${where}: invalid YAML: ${why}`, { field: fileName });
-  }
-  try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
-  } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    throw new BatonError('validation', `${fileName}: invalid YAML: ${why}`, {
-      field: fileName,
-      cause,
-    });
-  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -283,11 +248,6 @@ function collectUnknownKeys(
     if (!Object.hasOwn(parsed, key)) report(formatIssuePath([...path, key]));
     else collectUnknownKeys(raw[key], parsed[key], [...path, key], report);
   }
-}
-
-function configError(fileName: string, field: string, why: string): BatonError {
-  const where = field === '' ? fileName : `${fileName}: ${field}`;
-  return new BatonError('validation', `${where}: ${why}`, field === '' ? {} : { field });
 }
 
 function normalize(raw: RawConfig, fileName: string, warnings: ModelConfigWarning[]): ModelConfig {
@@ -680,7 +640,7 @@ export function parseModelState(source: string, fileName: string): ModelState {
       cause,
     });
   }
-  const result = stateSchema.safeParse(raw, { error: errorMap });
+  const result = stateSchema.safeParse(raw, { error: configErrorMap });
   if (!result.success) {
     const issue = result.error.issues[0];
     throw configError(

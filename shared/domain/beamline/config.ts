@@ -1,5 +1,5 @@
+import { configError, configErrorMap, parseYamlConfig } from '../yamlConfig.js';
 import picomatch from 'picomatch';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { BatonError } from '../errors.js';
 import { formatIssuePath } from '../validation.js';
@@ -171,20 +171,6 @@ type RawConfig = z.output<typeof configSchema>;
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** Default zod messages, reworded: a missing field is `required`, a wrong type says both. */
-const errorMap: z.core.$ZodErrorMap = (issue) => {
-  if (issue.code !== 'invalid_type') return undefined;
-  if (issue.input === undefined) return 'required';
-  return `expected ${issue.expected}, got ${describeValue(issue.input)}`;
-};
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return typeof value;
-}
-
 /**
  * The first issue of a failed parse as a field path and a one-line reason: unknown keys name
  * the key itself, invalid record keys give the key schema's message.
@@ -211,36 +197,10 @@ export function parseWithFieldErrors<S extends z.ZodType>(
   value: unknown,
   where: (field: string, message: string) => BatonError,
 ): z.output<S> {
-  const result = schema.safeParse(value, { error: errorMap });
+  const result = schema.safeParse(value, { error: configErrorMap });
   if (result.success) return result.data;
   const { field, message } = firstIssue(result.error);
   throw where(field, message);
-}
-
-function configError(fileName: string, field: string, why: string): BatonError {
-  const where = field === '' ? fileName : `${fileName}: ${field}`;
-  return new BatonError('validation', `${where}: ${why}`, field === '' ? {} : { field });
-}
-
-function parseYaml(source: string, fileName: string): unknown {
-  const doc = parseDocument(source, { prettyErrors: true, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error) {
-    const pos = error.linePos?.[0];
-    const where = pos ? `${fileName}:${pos.line}:${pos.col}` : fileName;
-    const firstLine = error.message.split('\n')[0] ?? error.message;
-    const why = firstLine.replace(/ at line \d+, column \d+:?$/, '');
-    throw new BatonError('validation', `${where}: invalid YAML: ${why}`, { field: fileName });
-  }
-  try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
-  } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    throw new BatonError('validation', `${fileName}: invalid YAML: ${why}`, {
-      field: fileName,
-      cause,
-    });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,8 +264,8 @@ export function exportControlMatcher(patterns: readonly string[]): (relative: st
  * name `<file>:<line>:<column>` instead).
  */
 export function parseBeamlineConfig(source: string, fileName: string): BeamlineConfig {
-  const raw = parseYaml(source, fileName);
-  const result = configSchema.safeParse(raw, { error: errorMap });
+  const raw = parseYamlConfig(source, fileName);
+  const result = configSchema.safeParse(raw, { error: configErrorMap });
   if (!result.success) {
     const issue = firstIssue(result.error);
     let message = issue.message;
