@@ -9,7 +9,8 @@
  * test/histories/<name>.json. With names, only those cases are recorded. An app orchestrator
  * without a recording case below is an error: every orchestrator must have a stored history.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,13 @@ import {
   type MlLifecycleOutput,
   type MlStep,
 } from '../shared/orchestrations/mlLifecycleTypes.js';
+import { parseBeamlineConfig } from '../shared/domain/beamline/config.js';
+import { planDispatch } from '../shared/domain/beamline/dispatch.js';
+import type {
+  BeamlineDispatchOutput,
+  BeamlineNewFileInput,
+  NewFileResult,
+} from '../shared/orchestrations/beamlineTypes.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { DurableEngine } from '../shared/runtime/durable/engine.js';
 import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
@@ -99,7 +107,51 @@ const mlReplayParams = mlLifecycleParamsSchema.parse({
   conversion: { argv: ['node', '-e', '0'] },
   benchmark: { argv: ['node', '-e', '0'], metrics: ['latency_ms_p50'] },
 });
+const beamlineRunId = 'beamline-replay-fixture';
+const beamlineNewFileRunId = 'beamline-newfile-replay-fixture';
+/** The example's config, copied by main into the temp sources root with its endpoint folders. */
+const beamlineExample = path.join(import.meta.dirname, '..', 'examples', 'beamline');
+const beamlineConfigParam = 'beamline/beamline.yaml';
+const beamlineFile = 'endpoints/spot832/replay_0001.h5';
+const beamlineFileContent = 'HDF5 stand-in for the replay fixture\n';
+const beamlineNewFileInput: BeamlineNewFileInput = {
+  runId: beamlineNewFileRunId,
+  config: beamlineConfigParam,
+  plan: planDispatch(
+    parseBeamlineConfig(
+      readFileSync(path.join(beamlineExample, 'beamline.yaml'), 'utf8'),
+      'beamline.yaml',
+    ),
+    { path: beamlineFile },
+  ),
+};
+/** Both hops succeeded, the file is catalogued, spot832 and data832 have retention entries. */
+function checkNewFile(result: NewFileResult | null | undefined): string | undefined {
+  return result?.status === 'completed' &&
+    result.hops.map((h) => `${h.from}>${h.to}:${h.state}`).join(',') ===
+      'spot832>data832:succeeded,data832>nersc832:succeeded' &&
+    result.catalogue?.ok === true &&
+    result.retention?.entries.map((e) => e.endpoint).join(',') === 'spot832,data832'
+    ? undefined
+    : `expected two hops, a catalogue record and two retention entries, got ${JSON.stringify(result)}`;
+}
+
 const appRecordings: readonly RecordingCase[] = [
+  {
+    // The example's config with every endpoint a temp folder: plan, then the new-file chain.
+    name: 'beamlineDispatch',
+    orchestrator: 'beamlineDispatch',
+    instanceId: beamlineRunId,
+    input: { runId: beamlineRunId, params: { config: beamlineConfigParam, path: beamlineFile } },
+    checkOutput: (output) => checkNewFile((output as BeamlineDispatchOutput).newFile),
+  },
+  {
+    name: 'beamlineNewFile',
+    orchestrator: 'beamlineNewFile',
+    instanceId: beamlineNewFileRunId,
+    input: beamlineNewFileInput,
+    checkOutput: (output) => checkNewFile(output as NewFileResult),
+  },
   {
     name: 'helloFanOut',
     orchestrator: 'helloFanOut',
@@ -427,7 +479,9 @@ async function main(): Promise<void> {
   try {
     // The app's activities reach the lake and logs through services(): keep them in the temp
     // dir. Configured before the app is imported, so nothing ever builds the default services.
-    const local = createLocalServices(loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state') }));
+    const local = createLocalServices(
+      loadConfig({ BATON_STATE_DIR: path.join(tmp, 'state'), BATON_MODEL_SOURCES_ROOT: tmp }),
+    );
     // Tracker run ids from a counter, so recorded inputs and outputs are the same every time.
     let runs = 0;
     const tracker = new StateStoreTracker({
@@ -445,6 +499,13 @@ async function main(): Promise<void> {
       { clock: systemClock, databankRoot: services.config.databankRoot, sourcesRoot: tmp },
       { name: 'replay', config: replayModelConfig, sourceDir: tmp },
     );
+    const beamlineDir = path.join(tmp, path.dirname(beamlineConfigParam));
+    await mkdir(beamlineDir, { recursive: true });
+    await cp(path.join(beamlineExample, 'beamline.yaml'), path.join(tmp, beamlineConfigParam));
+    for (const endpoint of ['spot832', 'data832', 'nersc832', 'alcf832']) {
+      await mkdir(path.join(beamlineDir, 'endpoints', endpoint), { recursive: true });
+    }
+    await writeFile(path.join(beamlineDir, beamlineFile), beamlineFileContent);
     const cases = await selectCases(new Set(process.argv.slice(2)));
     const root = path.join(tmp, 'durable');
     const engine = new DurableEngine({

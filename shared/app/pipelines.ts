@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
+import { beamlineParamsSchema } from '../orchestrations/beamlineTypes.js';
 import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
 import { mlLifecycleParamsSchema } from '../orchestrations/mlLifecycleTypes.js';
@@ -52,6 +53,13 @@ const pipelines: PipelineDefinition[] = [
       "The ML lifecycle: a sweep, then final training with the best trial's params and a fixed seed (checkpoint checked and tracked), conversion of that tracked checkpoint, and a benchmark of the converted model with its metrics tracked.",
     orchestrator: 'mlLifecycle',
     paramsSchema: mlLifecycleParamsSchema,
+  },
+  {
+    name: 'beamline',
+    description:
+      "A beamline's new file (seed 001): the dispatcher plans it from the beamline config, then the new-file flow moves it hop by hop (spot → data → NERSC unless export-controlled or off), each transfer checksum-verified and followed to its end, catalogues it and records its retention entries; a failed hop stops the chain with its reason.",
+    orchestrator: 'beamlineDispatch',
+    paramsSchema: beamlineParamsSchema,
   },
 ];
 

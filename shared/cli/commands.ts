@@ -10,6 +10,7 @@ import { registeredFunctions } from '../runtime/functionRegistry.js';
 import { err, globals, out, positiveInt, withConnection } from './commandSupport.js';
 import { advertFile } from './connection.js';
 import { registerDatasetCommands } from './datasetCommands.js';
+import { registerFlowCommands } from './flowCommands.js';
 import { registerJobCommands } from './jobCommands.js';
 import { registerLanduseCommands } from './landuseCommands.js';
 import {
@@ -264,6 +265,7 @@ export function registerCommands(program: Command): void {
   registerJobCommands(program);
   registerLanduseCommands(program);
   registerSyncCommands(program);
+  registerFlowCommands(program);
 
   program
     .command('pipelines')
