@@ -28,6 +28,10 @@ param taskHubName string = 'baton'
 param heartbeatSchedule string = '0 */5 * * * *'
 param jobWatchSchedule string = '*/15 * * * * *'
 param pruneSchedule string = '0 0 * * * *'
+@description('NCRONTAB of the verified beamline pruner (daily by default).')
+param beamlinePruneSchedule string = '0 0 2 * * *'
+@description('Beamline configs the beamline pruner prunes: comma-separated paths inside BATON_MODEL_SOURCES_ROOT; empty = none.')
+param beamlineConfigs string = ''
 
 @description('NCRONTAB of the periodic task scheduler tick.')
 param schedulerSchedule string = '0 */5 * * * *'
@@ -282,6 +286,8 @@ var batonSettings = [
   { name: 'BATON_HEARTBEAT_SCHEDULE', value: heartbeatSchedule }
   { name: 'BATON_JOB_WATCH_SCHEDULE', value: jobWatchSchedule }
   { name: 'BATON_PRUNE_SCHEDULE', value: pruneSchedule }
+  { name: 'BATON_BEAMLINE_PRUNE_SCHEDULE', value: beamlinePruneSchedule }
+  { name: 'BATON_BEAMLINE_CONFIGS', value: beamlineConfigs }
   { name: 'BATON_LANDING_PATH', value: 'landing' }
   { name: 'BATON_JOB_EVENTS_QUEUE', value: 'job-events' }
   { name: 'BATON_LAUNCH_JOB_QUEUE', value: 'launch-job' }

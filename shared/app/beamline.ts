@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { endpointPath } from '../domain/beamline/config.js';
 import { planDispatch, type DispatchPlan } from '../domain/beamline/dispatch.js';
+import type { PruneAuditRecord } from '../domain/beamline/pruneSafety.js';
 import { isBatonError, notFound } from '../domain/errors.js';
 import { dueAtFor, retentionIdFor } from '../domain/retention.js';
 import { runIdSchema } from '../domain/runIds.js';
@@ -41,8 +42,8 @@ export interface BeamlineDeps {
 /**
  * Retention entries of beamline copies. Not the app's `retention` ledger: that one holds lake
  * paths only (`endpoint: 'lake'`) and its pruner deletes them without a surviving-copy check, so
- * a beamline path there would be deleted from the lake. Entries here wait for the verified
- * beamline pruner (decidePrune), which is not built yet.
+ * a beamline path there would be deleted from the lake. Entries here are pruned by the verified
+ * beamline pruner (`pruneBeamline` in beamlinePrune.ts, through decidePrune).
  */
 export const beamlineRetentionCollection = 'beamlineRetention';
 
@@ -58,8 +59,19 @@ export interface BeamlineRetentionEntry {
   dueAt: string;
   reason: string;
   runId: string;
-  state: 'scheduled';
+  /**
+   * `scheduled` until due; `refused` when the pruner could not prove a surviving copy (kept and
+   * tried again in the next pass); `pruned` once deleted; `gone` when the file was already absent.
+   */
+  state: BeamlineRetentionState;
+  /** The pruner's last verdict on this copy (deleted or refused, and why). */
+  audit?: PruneAuditRecord;
+  prunedAt?: string;
+  attempts?: number;
+  lastError?: string;
 }
+
+export type BeamlineRetentionState = 'scheduled' | 'refused' | 'pruned' | 'gone';
 
 const planInputSchema = z.object({ runId: runIdSchema, params: z.unknown() });
 const configured = z.object({ runId: runIdSchema, config: z.string().min(1) });

@@ -35,6 +35,10 @@ const configSchema = z.object({
   BATON_JOB_WATCH_SCHEDULE: z.string().min(1).default('*/5 * * * * *'),
   /** NCRONTAB of the pruner, which deletes what retention says is due. */
   BATON_PRUNE_SCHEDULE: z.string().min(1).default('0 0 * * * *'),
+  /** NCRONTAB of the verified beamline pruner (daily at 02:00 by default). */
+  BATON_BEAMLINE_PRUNE_SCHEDULE: z.string().min(1).default('0 0 2 * * *'),
+  /** Beamline configs the beamline pruner timer prunes: comma-separated paths inside BATON_MODEL_SOURCES_ROOT; empty = none. */
+  BATON_BEAMLINE_CONFIGS: z.string().default(''),
   /** Queue of on-demand scheduler ticks (sent after a submit or a finished job). */
   BATON_SCHEDULER_QUEUE: z.string().min(1).default('schedule-tasks'),
   /** NCRONTAB of the periodic scheduler tick. */

@@ -11,6 +11,7 @@ import { err, globals, out, positiveInt, withConnection } from './commandSupport
 import { advertFile } from './connection.js';
 import { registerDatasetCommands } from './datasetCommands.js';
 import { registerFlowCommands } from './flowCommands.js';
+import { registerPruneCommands } from './pruneCommands.js';
 import { registerJobCommands } from './jobCommands.js';
 import { registerLanduseCommands } from './landuseCommands.js';
 import {
@@ -266,6 +267,7 @@ export function registerCommands(program: Command): void {
   registerLanduseCommands(program);
   registerSyncCommands(program);
   registerFlowCommands(program);
+  registerPruneCommands(program);
 
   program
     .command('pipelines')

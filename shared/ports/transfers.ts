@@ -38,4 +38,10 @@ export interface TransferService {
   cancel(transferId: string): Promise<TransferStatus>;
   /** Checksum (`<algorithm>:<hex>`) and size of a file at an endpoint; undefined when absent. */
   stat(endpoint: string, path: string): Promise<{ size: number; checksum: string } | undefined>;
+  /**
+   * Deletes one file at an endpoint (the verified beamline pruner's deletion, only after
+   * `decidePrune` proved a surviving copy). Idempotent: false when the file was already gone.
+   * A folder is refused (`validation`): retention entries name files.
+   */
+  remove(endpoint: string, path: string): Promise<boolean>;
 }

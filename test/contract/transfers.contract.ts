@@ -20,6 +20,8 @@ export interface TransfersWorld {
   hold(): () => void;
   /** Whether `stat` reports `sha256:<hex>` (Globus cannot: it reports '' = unknown). */
   reportsChecksums: boolean;
+  /** Whether `remove` deletes (Globus: not yet, `precondition_failed`). */
+  removes: boolean;
   cleanup(): Promise<void>;
 }
 
@@ -76,6 +78,27 @@ export function runTransfersContract(name: string, makeWorld: () => Promise<Tran
       assert.equal(stat?.size, 14);
       const hex = createHash('sha256').update('hello beamline').digest('hex');
       assert.equal(stat?.checksum, world.reportsChecksums ? `sha256:${hex}` : '');
+    });
+
+    it('removes a file (idempotently), or says removal is not supported', async () => {
+      const { service, folders } = world;
+      await mkdir(path.join(folders.spot, 'prune'), { recursive: true });
+      await writeFile(path.join(folders.spot, 'prune/old.h5'), 'old');
+      if (!world.removes) {
+        await assert.rejects(service.remove('spot', 'prune/old.h5'), (e: unknown) =>
+          isBatonError(e, 'precondition_failed'),
+        );
+        return;
+      }
+      assert.equal(await service.remove('spot', 'prune/old.h5'), true);
+      assert.equal(await service.stat('spot', 'prune/old.h5'), undefined);
+      assert.equal(await service.remove('spot', 'prune/old.h5'), false);
+      await assert.rejects(service.remove('spot', 'prune'), (e: unknown) =>
+        isBatonError(e, 'validation'),
+      );
+      await assert.rejects(service.remove('spot', '../outside.h5'), (e: unknown) =>
+        isBatonError(e, 'validation'),
+      );
     });
 
     it('copies a folder tree when recursive', async () => {

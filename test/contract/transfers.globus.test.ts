@@ -43,6 +43,7 @@ async function makeWorld(
     transfers,
     server,
     folders,
+    removes: false,
     reportsChecksums: false,
     hold: () => server.hold(),
     cleanup: async () => {

@@ -22,6 +22,7 @@ async function makeWorld(): Promise<TransfersWorld & { root: string }> {
     service,
     folders,
     root,
+    removes: true,
     reportsChecksums: true,
     hold: () => {
       let release: () => void = () => undefined;

@@ -177,6 +177,16 @@ export class GlobusTransfer implements TransferService {
     return { size: entry.size, checksum: '' };
   }
 
+  /** Not supported yet: a Globus delete task (POST /delete) is not wired; the pruner reports it. */
+  async remove(endpoint: string, relative: string): Promise<boolean> {
+    await Promise.resolve();
+    this.locate({ endpoint, path: relative }, 'path');
+    throw new BatonError(
+      'precondition_failed',
+      `removing ${relative} at Globus endpoint ${endpoint} is not supported yet`,
+    );
+  }
+
   // -------------------------------------------------------------------------------------------
 
   private locate(

@@ -120,6 +120,29 @@ export class FolderTransfers implements TransferService {
     }
   }
 
+  async remove(endpoint: string, relative: string): Promise<boolean> {
+    const target = this.locate({ endpoint, path: relative }, 'path');
+    try {
+      await assertNoSymlinks(target.root, target.absolute);
+      const info = await lstat(target.absolute);
+      if (!info.isFile()) {
+        throw new BatonError(
+          'validation',
+          `path: ${target.relative} at ${endpoint} is not a file; only files are removed`,
+          { field: 'path' },
+        );
+      }
+      await rm(target.absolute);
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return false;
+      if (error instanceof TransferFailure) {
+        throw new BatonError('validation', `path: ${error.message}`, { field: 'path' });
+      }
+      throw error;
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
 
   private locate(
