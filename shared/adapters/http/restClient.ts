@@ -237,7 +237,8 @@ export async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined
   }
 }
 
-function parseRetryAfter(header: string | null): number | undefined {
+/** A `Retry-After` header (seconds or an HTTP date) in milliseconds; undefined when absent or bad. */
+export function parseRetryAfter(header: string | null): number | undefined {
   if (header === null) return undefined;
   const seconds = Number(header);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
@@ -245,14 +246,16 @@ function parseRetryAfter(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-function networkDetail(error: unknown): string {
+/** The short reason a `fetch` failed (the socket error code when there is one). */
+export function networkDetail(error: unknown): string {
   const cause =
     error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
   if (typeof cause?.code === 'string') return cause.code;
   return error instanceof Error ? error.message : String(error);
 }
 
-function parseBaseUrl(text: string): string {
+/** A service's base URL: http(s), no credentials in it (`credentialsGo` says where they go). */
+export function parseBaseUrl(text: string, credentialsGo = 'in the token'): string {
   let url: URL;
   try {
     url = new URL(text);
@@ -263,7 +266,7 @@ function parseBaseUrl(text: string): string {
     throw new BatonError('validation', 'baseUrl: must be http or https', { field: 'baseUrl' });
   }
   if (url.username !== '' || url.password !== '') {
-    throw new BatonError('validation', 'baseUrl: put credentials in the token, not the URL', {
+    throw new BatonError('validation', `baseUrl: put credentials ${credentialsGo}, not the URL`, {
       field: 'baseUrl',
     });
   }

@@ -1,3 +1,4 @@
+import { networkDetail, parseBaseUrl, parseRetryAfter } from '../http/restClient.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -163,7 +164,7 @@ export class MlflowTracker implements Tracker {
   private readonly fetchImpl: typeof fetch;
 
   constructor(options: MlflowTrackerOptions) {
-    this.baseUrl = parseBaseUrl(options.baseUrl);
+    this.baseUrl = parseBaseUrl(options.baseUrl, 'in tokenEnvVar');
     if (options.tokenEnvVar !== undefined) {
       const token = (options.env ?? process.env)[options.tokenEnvVar];
       if (token === undefined || token === '') {
@@ -656,37 +657,4 @@ function fromHttpError(
   return new BatonError(code, `${what}: HTTP ${status}${detail === '' ? '' : ` ${detail}`}`, {
     retryable: code === 'unavailable',
   });
-}
-
-function parseRetryAfter(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-function networkDetail(error: unknown): string {
-  const cause =
-    error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
-  if (typeof cause?.code === 'string') return cause.code;
-  return error instanceof Error ? error.message : String(error);
-}
-
-function parseBaseUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new BatonError('validation', `baseUrl: "${text}" is not a URL`, { field: 'baseUrl' });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new BatonError('validation', 'baseUrl: must be http or https', { field: 'baseUrl' });
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new BatonError('validation', 'baseUrl: put credentials in tokenEnvVar, not the URL', {
-      field: 'baseUrl',
-    });
-  }
-  return url.toString().replace(/\/+$/, '');
 }
