@@ -20,6 +20,7 @@ import './http/tracking.js';
 import './http/health.js';
 import './http/retention.js';
 import './http/beamline.js';
+import './http/metrics.js';
 import './orchestrators/hello.js';
 import './orchestrators/command.js';
 import './orchestrators/modelRun.js';

@@ -281,6 +281,8 @@ var batonSettings = [
   { name: 'BATON_TRACKER', value: 'state' }
   { name: 'BATON_MLFLOW_URL', value: '' }
   { name: 'BATON_MLFLOW_TOKEN_ENV', value: '' }
+  { name: 'BATON_NERSC_TOKEN_ENV', value: '' }
+  { name: 'BATON_ALCF_TOKEN_ENV', value: '' }
   { name: 'BATON_STATE_DIR', value: '/tmp/baton' }
   { name: 'BATON_BUS_MAX_DELIVERY_COUNT', value: string(maxDeliveryCount) }
   { name: 'BATON_HEARTBEAT_SCHEDULE', value: heartbeatSchedule }

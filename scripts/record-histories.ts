@@ -52,6 +52,11 @@ import type {
   BeamlineNewFileInput,
   NewFileResult,
 } from '../shared/orchestrations/beamlineTypes.js';
+import type {
+  ReconstructInput,
+  ReconstructionResult,
+} from '../shared/orchestrations/beamlineReconstructTypes.js';
+import type { TestTransfersResult } from '../shared/orchestrations/beamlineTestTransfers.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { DurableEngine } from '../shared/runtime/durable/engine.js';
 import { encodeInstanceId, type EpisodeRecord } from '../shared/runtime/durable/instanceStore.js';
@@ -112,7 +117,9 @@ const beamlineNewFileRunId = 'beamline-newfile-replay-fixture';
 /** The example's config, copied by main into the temp sources root with its endpoint folders. */
 const beamlineExample = path.join(import.meta.dirname, '..', 'examples', 'beamline');
 const beamlineConfigParam = 'beamline/beamline.yaml';
-const beamlineFile = 'endpoints/spot832/replay_0001.h5';
+const beamlineFile = 'landing/bl832/replay_0001.h5';
+const beamlineReconstructRunId = 'beamline-recon-replay-fixture';
+const beamlineTestTransfersRunId = 'beamline-probe-replay-fixture';
 const beamlineFileContent = 'HDF5 stand-in for the replay fixture\n';
 const beamlineNewFileInput: BeamlineNewFileInput = {
   runId: beamlineNewFileRunId,
@@ -143,7 +150,47 @@ const appRecordings: readonly RecordingCase[] = [
     orchestrator: 'beamlineDispatch',
     instanceId: beamlineRunId,
     input: { runId: beamlineRunId, params: { config: beamlineConfigParam, path: beamlineFile } },
-    checkOutput: (output) => checkNewFile((output as BeamlineDispatchOutput).newFile),
+    checkOutput: (output) => {
+      const dispatched = output as BeamlineDispatchOutput;
+      const recon = dispatched.reconstructions.map((r) => `${r.site}:${r.status}`).join(',');
+      return (
+        checkNewFile(dispatched.newFile) ??
+        (recon === 'nersc:completed' ? undefined : `expected the NERSC flow, got ${recon}`)
+      );
+    },
+  },
+  {
+    // ALCF: the raw file staged from data832 (where the dispatch case left it), then the
+    // site's scripts run here (`hpc.alcf.local`), outputs copied back, retention recorded.
+    name: 'beamlineReconstruct',
+    orchestrator: 'beamlineReconstruct',
+    instanceId: beamlineReconstructRunId,
+    input: {
+      runId: beamlineReconstructRunId,
+      params: {
+        config: beamlineConfigParam,
+        site: 'alcf',
+        path: `endpoints/data832/${path.posix.basename(beamlineFile)}`,
+      },
+    } satisfies ReconstructInput,
+    checkOutput: (output) => {
+      const result = output as ReconstructionResult;
+      return result.status === 'completed' && result.steps.length === 7
+        ? undefined
+        : `expected a completed ALCF reconstruction of 7 steps, got ${JSON.stringify(result)}`;
+    },
+  },
+  {
+    name: 'beamlineTestTransfers',
+    orchestrator: 'beamlineTestTransfers',
+    instanceId: beamlineTestTransfersRunId,
+    input: { runId: beamlineTestTransfersRunId, params: { config: beamlineConfigParam } },
+    checkOutput: (output) => {
+      const result = output as TestTransfersResult;
+      return result.passed && result.hops.length === 2 && result.cleanedUp.length === 3
+        ? undefined
+        : `expected two passed hops and the probe removed at 3 endpoints, got ${JSON.stringify(result)}`;
+    },
   },
   {
     name: 'beamlineNewFile',
@@ -502,10 +549,22 @@ async function main(): Promise<void> {
     const beamlineDir = path.join(tmp, path.dirname(beamlineConfigParam));
     await mkdir(beamlineDir, { recursive: true });
     await cp(path.join(beamlineExample, 'beamline.yaml'), path.join(tmp, beamlineConfigParam));
-    for (const endpoint of ['spot832', 'data832', 'nersc832', 'alcf832']) {
+    await cp(path.join(beamlineExample, 'scripts'), path.join(beamlineDir, 'scripts'), {
+      recursive: true,
+    });
+    for (const endpoint of [
+      'data832',
+      'nersc832',
+      'alcf832',
+      'nersc832_scratch',
+      'alcf832_scratch',
+    ]) {
       await mkdir(path.join(beamlineDir, 'endpoints', endpoint), { recursive: true });
     }
-    await writeFile(path.join(beamlineDir, beamlineFile), beamlineFileContent);
+    // spot832 is the lake's landing folder.
+    const landed = path.join(services.config.stateDir, 'lake', ...beamlineFile.split('/'));
+    await mkdir(path.dirname(landed), { recursive: true });
+    await writeFile(landed, beamlineFileContent);
     const cases = await selectCases(new Set(process.argv.slice(2)));
     const root = path.join(tmp, 'durable');
     const engine = new DurableEngine({

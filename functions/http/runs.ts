@@ -12,6 +12,7 @@ import {
   startRun,
   type RunDeps,
 } from '../../shared/app/runs.js';
+import { beamlineDepsOf } from '../../shared/app/beamlineDeps.js';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { getServices } from '../../shared/app/services.js';
 import type { InvocationContext } from '../../shared/runtime/functionsApi.js';
@@ -26,6 +27,7 @@ async function deps(context: InvocationContext): Promise<RunDeps> {
     logs: s.logs,
     clock: s.clock,
     jobs: jobDepsOf(s),
+    beamline: beamlineDepsOf(s),
   };
 }
 

@@ -1,5 +1,6 @@
-import type { BeamlineConfig } from '../domain/beamline/config.js';
+import type { BeamlineConfig, LocalSiteRunner } from '../domain/beamline/config.js';
 import { BatonError } from '../domain/errors.js';
+import type { ComputeBackend } from '../ports/compute.js';
 import type { HpcController } from '../ports/hpc.js';
 import { GlobusComputeController } from './alcf/globusComputeController.js';
 import type { RetryOptions } from './http/restClient.js';
@@ -26,6 +27,11 @@ export interface HpcControllersConfig {
   alcf?: { baseUrl?: string; multiResolutionFunctionId?: string };
   /** The local site's backend and argv templates. */
   local?: LocalHpcSiteOptions;
+  /**
+   * Where a site configured with `local:` (its scripts run on this machine) runs them, and the
+   * config file's folder that `{config_dir}` in its argv stands for.
+   */
+  localRunner?: { backend: ComputeBackend; configDir: string };
   timeoutMs?: number;
   retry?: RetryOptions;
   fetch?: typeof fetch;
@@ -48,6 +54,7 @@ export function hpcControllerFor(site: string, config: HpcControllersConfig): Hp
     case 'nersc': {
       const nersc = config.beamline.hpc.nersc;
       if (nersc === undefined) throw notConfigured('hpc.nersc', 'nersc');
+      if (nersc.local !== undefined) return localRunnerSite('nersc', nersc.local, config);
       const image = Object.hasOwn(config.beamline.images, nersc.image)
         ? config.beamline.images[nersc.image]
         : undefined;
@@ -81,6 +88,7 @@ export function hpcControllerFor(site: string, config: HpcControllersConfig): Hp
     case 'alcf': {
       const alcf = config.beamline.hpc.alcf;
       if (alcf === undefined) throw notConfigured('hpc.alcf', 'alcf');
+      if (alcf.local !== undefined) return localRunnerSite('alcf', alcf.local, config);
       return new GlobusComputeController({
         token: requireToken(config.tokens?.alcf, 'alcf'),
         endpointId: alcf.globus_compute_endpoint,
@@ -108,6 +116,30 @@ export function hpcControllerFor(site: string, config: HpcControllersConfig): Hp
         { field: 'site' },
       );
   }
+}
+
+function localRunnerSite(
+  site: 'nersc' | 'alcf',
+  runner: LocalSiteRunner,
+  config: HpcControllersConfig,
+): HpcController {
+  if (config.localRunner === undefined) {
+    throw new BatonError(
+      'validation',
+      `hpc.${site}.local: this host cannot run site scripts locally (BATON_COMPUTE is not local)`,
+      { field: `hpc.${site}.local` },
+    );
+  }
+  const { backend, configDir } = config.localRunner;
+  const expand = (argv: string[]): string[] =>
+    argv.map((arg) => arg.replaceAll('{config_dir}', configDir));
+  return new LocalHpcSite({
+    site,
+    backend,
+    reconstruct: expand(runner.reconstruct),
+    multiResolution: expand(runner.multi_resolution),
+    ...(runner.timeout_seconds === undefined ? {} : { timeoutSeconds: runner.timeout_seconds }),
+  });
 }
 
 function notConfigured(field: string, site: string): BatonError {

@@ -9,6 +9,7 @@ import { dueAtFor, retentionIdFor } from '../domain/retention.js';
 import { runIdSchema } from '../domain/runIds.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
+import type { ComputeBackend } from '../ports/compute.js';
 import type { StateStore } from '../ports/stateStore.js';
 import type { TransferRequest, TransferStatus } from '../ports/transfers.js';
 import {
@@ -19,6 +20,7 @@ import {
   type RetentionResult,
   type StartTransferInput,
 } from '../orchestrations/beamlineTypes.js';
+import { recordTransfer } from './transferRecords.js';
 import {
   assertFolderEndpoint,
   beamlineServicesFor,
@@ -37,6 +39,12 @@ export interface BeamlineDeps {
   clock: Clock;
   /** Configs must resolve inside it (BATON_MODEL_SOURCES_ROOT). */
   sourcesRoot: string;
+  /** The folder lake's root, where `lake` endpoints are; undefined when the lake is ADLS. */
+  lakeFolder?: string | undefined;
+  /** Runs a site's scripts when the config says they run here; undefined on ACI. */
+  localCompute?: ComputeBackend | undefined;
+  /** HPC access tokens, read from the environment variables the settings name; never logged. */
+  hpcTokens?: { nersc?: string | undefined; alcf?: string | undefined };
 }
 
 /**
@@ -78,6 +86,8 @@ const configured = z.object({ runId: runIdSchema, config: z.string().min(1) });
 const hopInputSchema = configured.extend({
   hopIndex: z.number().int().min(0),
   hop: z.object({ from: z.string(), to: z.string(), path: z.string() }),
+  flow: z.enum(['new_file', 'test_transfers', 'nersc', 'alcf']).optional(),
+  recursive: z.boolean().optional(),
 });
 const planned = configured.extend({ plan: z.custom<DispatchPlan>((v) => typeof v === 'object') });
 const retentionInputSchema = planned.extend({ checksum: z.string() });
@@ -102,8 +112,8 @@ export async function planBeamlineDispatch(
 export async function startTransfer(deps: BeamlineDeps, input: unknown): Promise<HopResult> {
   const hop = parseInput(hopInputSchema, input, 'input');
   const { loaded, request } = await transferOf(deps, hop);
-  const { transfers } = beamlineServicesFor(loaded, deps.state);
-  return hopResultOf(hop, await transfers.submit(request));
+  const { transfers } = beamlineServicesFor(loaded, deps);
+  return recordIfEnded(deps, loaded, hop, hopResultOf(hop, await transfers.submit(request)));
 }
 
 /**
@@ -113,20 +123,45 @@ export async function startTransfer(deps: BeamlineDeps, input: unknown): Promise
 export async function transferStatus(deps: BeamlineDeps, input: unknown): Promise<HopResult> {
   const hop = parseInput(hopInputSchema, input, 'input');
   const { loaded, request } = await transferOf(deps, hop);
-  const { transfers } = beamlineServicesFor(loaded, deps.state);
+  const { transfers } = beamlineServicesFor(loaded, deps);
+  let status: TransferStatus;
   try {
-    return hopResultOf(hop, await transfers.status(request.transferId));
+    status = await transfers.status(request.transferId);
   } catch (error) {
     if (!isBatonError(error, 'not_found')) throw error;
-    return hopResultOf(hop, await transfers.submit(request));
+    status = await transfers.submit(request);
   }
+  return recordIfEnded(deps, loaded, hop, hopResultOf(hop, status));
 }
 
 export async function cancelTransfer(deps: BeamlineDeps, input: unknown): Promise<HopResult> {
   const hop = parseInput(hopInputSchema, input, 'input');
   const { loaded, request } = await transferOf(deps, hop);
-  const { transfers } = beamlineServicesFor(loaded, deps.state);
-  return hopResultOf(hop, await transfers.cancel(request.transferId));
+  const { transfers } = beamlineServicesFor(loaded, deps);
+  return recordIfEnded(
+    deps,
+    loaded,
+    hop,
+    hopResultOf(hop, await transfers.cancel(request.transferId)),
+  );
+}
+
+/** A hop that ended is recorded for `baton status` and the metrics (see transferRecords.ts). */
+async function recordIfEnded(
+  deps: BeamlineDeps,
+  loaded: LoadedBeamlineConfig,
+  hop: z.infer<typeof hopInputSchema>,
+  result: HopResult,
+): Promise<HopResult> {
+  if (result.state === 'active') return result;
+  await recordTransfer(deps.state, {
+    ...result,
+    runId: hop.runId,
+    beamline: loaded.config.beamline,
+    flow: hop.flow ?? 'new_file',
+    endedAt: deps.clock.now().toISOString(),
+  });
+  return result;
 }
 
 /**
@@ -141,8 +176,8 @@ export async function ingestBeamlineFile(
   const { runId, config, plan } = parseInput(planned, input, 'input');
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, config);
   const endpointName = loaded.config.new_file.destination;
-  assertFolderEndpoint(loaded, endpointName);
-  const { transfers, catalogue, folderRoots } = beamlineServicesFor(loaded, deps.state);
+  assertFolderEndpoint(loaded, endpointName, deps.lakeFolder);
+  const { transfers, catalogue, folderRoots } = beamlineServicesFor(loaded, deps);
   const relative = plan.file.path;
   const stat = await transfers.stat(endpointName, relative);
   const root = folderRoots[endpointName];
@@ -224,14 +259,15 @@ async function transferOf(
   hop: z.infer<typeof hopInputSchema>,
 ): Promise<{ loaded: LoadedBeamlineConfig; request: TransferRequest }> {
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, hop.config);
-  assertFolderEndpoint(loaded, hop.hop.from);
-  assertFolderEndpoint(loaded, hop.hop.to);
+  assertFolderEndpoint(loaded, hop.hop.from, deps.lakeFolder);
+  assertFolderEndpoint(loaded, hop.hop.to, deps.lakeFolder);
   return {
     loaded,
     request: {
-      transferId: beamlineTransferId(hop.runId, hop.hopIndex),
+      transferId: beamlineTransferId(hop.runId, hop.hopIndex, hop.flow),
       source: { endpoint: hop.hop.from, path: hop.hop.path },
       destination: { endpoint: hop.hop.to, path: hop.hop.path },
+      ...(hop.recursive === true ? { recursive: true } : {}),
       label: `${loaded.config.beamline} ${hop.hop.from} to ${hop.hop.to}`,
     },
   };

@@ -18,6 +18,7 @@ import {
   type BeamlineDeps,
   type BeamlineRetentionEntry,
 } from './beamline.js';
+import { beamlineDepsOf } from './beamlineDeps.js';
 import { beamlineServicesFor, loadBeamlineConfig } from './beamlineServices.js';
 import type { Services } from './services.js';
 
@@ -97,7 +98,7 @@ export async function pruneBeamline(
 ): Promise<BeamlinePruneReport> {
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, options.config);
   const { config } = loaded;
-  const { transfers, folderRoots } = beamlineServicesFor(loaded, deps.state);
+  const { transfers, folderRoots } = beamlineServicesFor(loaded, deps);
   const now = options.now ?? deps.clock.now();
   const who = options.who ?? beamlinePrunerIdentity;
   const dryRun = options.dryRun === true;
@@ -348,15 +349,10 @@ export async function pruneListedBeamlines(
 
 /** The pruner's ports from the app's services; `warn` is the alert channel (the host's log). */
 export function beamlinePruneDepsOf(
-  services: Pick<Services, 'state' | 'clock' | 'config'>,
+  services: Pick<Services, 'state' | 'clock' | 'config' | 'compute'>,
   warn: (message: string) => void,
 ): BeamlinePruneDeps {
-  return {
-    state: services.state,
-    clock: services.clock,
-    sourcesRoot: services.config.modelSourcesRoot,
-    warn,
-  };
+  return { ...beamlineDepsOf(services), warn };
 }
 
 function copyKey(endpoint: string, path: string): string {

@@ -18,9 +18,11 @@ import type { TransferService } from '../ports/transfers.js';
  * process: a transfer submitted by one activity is followed by the next (FolderTransfers keeps
  * its transfers in memory; after a restart, `transferStatus` resubmits under the same id).
  *
- * Not wired yet: `globus` and `lake` endpoints and the `scicat` catalogue (their adapters exist;
- * they need credentials and settings this module does not take yet). A hop involving one fails
- * with a message saying so.
+ * `lake` endpoints are folders below the lake's root when the lake is a folder (the local
+ * host: `<state>/lake/<root>`), which is where the landing trigger sees new files. Not wired
+ * yet: `globus` endpoints, `lake` endpoints on ADLS, and the `scicat` catalogue (their adapters
+ * exist; they need credentials and settings this module does not take yet). A hop involving one
+ * fails with a message saying so.
  */
 export interface LoadedBeamlineConfig {
   /** The real path of the config file. */
@@ -65,12 +67,21 @@ export async function loadBeamlineConfig(
   return { file: real, config: parseBeamlineConfig(text, path.basename(real)) };
 }
 
-/** The local folder of each folder endpoint (roots relative to the config file's folder). */
-export function folderEndpointRoots(loaded: LoadedBeamlineConfig): Record<string, string> {
+/**
+ * The local folder of each endpoint reachable as one: folder endpoints (roots relative to the
+ * config file's folder) and, with a folder lake, lake endpoints (roots relative to the lake's).
+ */
+export function folderEndpointRoots(
+  loaded: LoadedBeamlineConfig,
+  lakeFolder?: string,
+): Record<string, string> {
   const base = path.dirname(loaded.file);
   const roots: Record<string, string> = {};
   for (const endpoint of Object.values(loaded.config.endpoints)) {
     if (endpoint.kind === 'folder') roots[endpoint.name] = path.resolve(base, endpoint.root);
+    if (endpoint.kind === 'lake' && lakeFolder !== undefined) {
+      roots[endpoint.name] = path.resolve(lakeFolder, endpoint.root.replace(/^\/+/, ''));
+    }
   }
   return roots;
 }
@@ -80,9 +91,10 @@ const cache = new Map<string, BeamlineServices>();
 /** The beamline's TransferService and Catalogue (the same instances for the same config). */
 export function beamlineServicesFor(
   loaded: LoadedBeamlineConfig,
-  state: StateStore,
+  deps: { state: StateStore; lakeFolder?: string | undefined },
 ): BeamlineServices {
-  const folderRoots = folderEndpointRoots(loaded);
+  const { state } = deps;
+  const folderRoots = folderEndpointRoots(loaded, deps.lakeFolder);
   const key = JSON.stringify([loaded.file, folderRoots, loaded.config.catalogue]);
   let services = cache.get(key);
   if (services === undefined) {
@@ -103,14 +115,21 @@ export function beamlineServicesFor(
   return services;
 }
 
-/** Refuses a hop between endpoints this module cannot reach yet (anything but folders). */
-export function assertFolderEndpoint(loaded: LoadedBeamlineConfig, name: string): void {
+/**
+ * Refuses a hop between endpoints this host cannot reach yet: globus endpoints, and lake
+ * endpoints when the lake is not a folder.
+ */
+export function assertFolderEndpoint(
+  loaded: LoadedBeamlineConfig,
+  name: string,
+  lakeFolder?: string,
+): void {
   const endpoint = loaded.config.endpoints[name];
-  if (endpoint !== undefined && endpoint.kind !== 'folder') {
-    throw new BatonError(
-      'validation',
-      `endpoints.${name}: ${endpoint.kind} endpoints are not wired into the beamline flows yet (folder endpoints are)`,
-      { field: `endpoints.${name}` },
-    );
-  }
+  if (endpoint === undefined || endpoint.kind === 'folder') return;
+  if (endpoint.kind === 'lake' && lakeFolder !== undefined) return;
+  const why =
+    endpoint.kind === 'lake'
+      ? 'lake endpoints are wired into the beamline flows only when the lake is a folder (BATON_LAKE=folder)'
+      : `${endpoint.kind} endpoints are not wired into the beamline flows yet (folder and lake endpoints are)`;
+  throw new BatonError('validation', `endpoints.${name}: ${why}`, { field: `endpoints.${name}` });
 }

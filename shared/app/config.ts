@@ -26,6 +26,15 @@ const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
     .optional(),
+  /** Names of the environment variables holding the NERSC Superfacility and Globus Compute tokens (never the tokens). */
+  BATON_NERSC_TOKEN_ENV: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .optional(),
+  BATON_ALCF_TOKEN_ENV: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .optional(),
   BATON_BUS_MAX_DELIVERY_COUNT: z.coerce.number().int().min(1).max(100).default(5),
   BATON_HEARTBEAT_SCHEDULE: z.string().min(1).default('0 * * * * *'),
   BATON_LANDING_PATH: z.string().min(1).default('landing'),

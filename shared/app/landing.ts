@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
+import { findEndpoint, pathBelowRoot } from '../domain/beamline/config.js';
+import { isBatonError } from '../domain/errors.js';
+import { newRunId } from '../domain/runIds.js';
 import type { Clock } from '../ports/clock.js';
 import type { StateStore } from '../ports/stateStore.js';
+import { loadBeamlineConfig } from './beamlineServices.js';
+import { findPipeline } from './pipelines.js';
+import { startRun, type RunDeps } from './runs.js';
 
 /**
  * A file landed in the landing folder (blob-created in Azure, the watched folder locally): it
@@ -34,3 +40,56 @@ export async function recordLandedFile(
   await deps.state.upsert(landedFilesCollection, { id, pk: 'landing', body: file });
   return file;
 }
+
+/**
+ * Starts the beamline dispatcher for a landed file when a beamline config (one of
+ * BATON_BEAMLINE_CONFIGS) has its new-file source at a lake endpoint whose root contains the
+ * file: the landing folder is where the detector's files arrive. The run id derives from the
+ * landing (time and checksum), so a redelivered trigger finds its run instead of starting a
+ * second one; a run recorded but never started (a crash in between) is started then.
+ * Returns the run id, or undefined when no config claims the file.
+ */
+export interface LandingDispatchDeps {
+  runs: RunDeps;
+  sourcesRoot: string;
+  /** BATON_BEAMLINE_CONFIGS, split. */
+  configs: string[];
+}
+
+export async function dispatchLandedFile(
+  deps: LandingDispatchDeps,
+  file: LandedFile,
+): Promise<{ runId: string; config: string; started: boolean } | undefined> {
+  const lakePath = file.path.replace(/^\/+/, '');
+  for (const configParam of deps.configs) {
+    const loaded = await loadBeamlineConfig(deps.sourcesRoot, configParam);
+    const source = findEndpoint(loaded.config, loaded.config.new_file.source);
+    if (source?.kind !== 'lake') continue;
+    const relative = pathBelowRoot(source.root.replace(/^\/+/, ''), lakePath);
+    if (relative === null || relative === '') continue;
+    const runId = newRunId('beamline', new Date(file.landedAt), file.md5);
+    const body = {
+      pipeline: 'beamline',
+      runId,
+      params: { config: configParam, path: lakePath, endpoint: source.name },
+    };
+    try {
+      await startRun(deps.runs, body, landingIdentity);
+      return { runId, config: configParam, started: true };
+    } catch (error) {
+      if (!isBatonError(error, 'conflict')) throw error;
+      if ((await deps.runs.client.getStatus(runId)) !== undefined) {
+        return { runId, config: configParam, started: false };
+      }
+      await deps.runs.client.start(findPipeline('beamline').orchestrator, {
+        instanceId: runId,
+        input: { runId, params: body.params },
+      });
+      return { runId, config: configParam, started: true };
+    }
+  }
+  return undefined;
+}
+
+/** Who starts runs for landed files. */
+export const landingIdentity = 'baton-landing';

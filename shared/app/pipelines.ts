@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
+import { reconstructParamsSchema } from '../orchestrations/beamlineReconstructTypes.js';
+import { testTransfersParamsSchema } from '../orchestrations/beamlineTestTransfers.js';
 import { beamlineParamsSchema } from '../orchestrations/beamlineTypes.js';
 import { commandParamsSchema } from '../orchestrations/command.js';
 import { helloParamsSchema } from '../orchestrations/hello.js';
@@ -60,6 +62,20 @@ const pipelines: PipelineDefinition[] = [
       "A beamline's new file (seed 001): the dispatcher plans it from the beamline config, then the new-file flow moves it hop by hop (spot → data → NERSC unless export-controlled or off), each transfer checksum-verified and followed to its end, catalogues it and records its retention entries; a failed hop stops the chain with its reason.",
     orchestrator: 'beamlineDispatch',
     paramsSchema: beamlineParamsSchema,
+  },
+  {
+    name: 'beamline-reconstruct',
+    description:
+      "Reconstructs one raw beamline file at an HPC site (nersc or alcf): raw copied to the site when needed, reconstruction into TIFF slices, a multi-resolution Zarr pyramid, both copied back to beamline storage, retention for the site's scratch and raw copies; any failed step stops it with its reason.",
+    orchestrator: 'beamlineReconstruct',
+    paramsSchema: reconstructParamsSchema,
+  },
+  {
+    name: 'beamline-test-transfers',
+    description:
+      "Checks a beamline's transfer chain: a probe file moved spot → data → NERSC, each hop checked for presence and checksum, reported per hop, then removed everywhere.",
+    orchestrator: 'beamlineTestTransfers',
+    paramsSchema: testTransfersParamsSchema,
   },
 ];
 

@@ -8,6 +8,10 @@ import type { Clock } from '../ports/clock.js';
 import type { LogLine, LogStore } from '../ports/logStore.js';
 import type { OrchestrationClient } from '../ports/orchestrationClient.js';
 import type { StateStore } from '../ports/stateStore.js';
+import { reconstructInstanceId } from '../orchestrations/beamlineReconstructTypes.js';
+import { newFileInstanceId } from '../orchestrations/beamlineTypes.js';
+import type { BeamlineDeps } from './beamline.js';
+import { cancelHpcJobsOfRun } from './beamlineHpc.js';
 import { cancelJobsOfRun, type JobDeps } from './jobs.js';
 import { releaseModelLocksOfRun } from './modelRun.js';
 import { findPipeline } from './pipelines.js';
@@ -23,6 +27,8 @@ export interface RunDeps {
   logs: LogStore;
   clock: Clock;
   jobs: JobDeps;
+  /** For canceling a beamline run's HPC jobs at their sites; absent where none run. */
+  beamline?: BeamlineDeps;
 }
 
 export interface RunRecord {
@@ -129,6 +135,13 @@ export async function cancelRun(
     request.reason && request.reason.trim() !== '' ? request.reason : `canceled by ${user}`;
   const record = await readRecord(deps, runId);
   await deps.client.terminate(runId, reason);
+  // Terminating a run does not terminate its sub-orchestrations (Durable Functions semantics):
+  // the beamline flows' children are terminated by their derived ids, then their HPC jobs
+  // canceled at the site, so nothing keeps computing for a canceled run.
+  for (const child of beamlineChildInstances(runId)) {
+    await deps.client.terminate(child, reason).catch(() => undefined);
+  }
+  if (deps.beamline !== undefined) await cancelHpcJobsOfRun(deps.beamline, runId);
   await cancelJobsOfRun(deps.jobs, runId);
   // A canceled model run lets go of its databank, so the next run can resume it.
   await releaseModelLocksOfRun(deps, runId);
@@ -182,4 +195,12 @@ export async function runLogs(
     ...(q.step ? { step: q.step } : {}),
     ...(q.tail ? { tail: q.tail } : {}),
   });
+}
+
+function beamlineChildInstances(runId: string): string[] {
+  return [
+    newFileInstanceId(runId),
+    reconstructInstanceId(runId, 'nersc'),
+    reconstructInstanceId(runId, 'alcf'),
+  ];
 }

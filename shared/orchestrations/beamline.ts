@@ -16,6 +16,11 @@ import {
   type RetentionResult,
   type StartTransferInput,
 } from './beamlineTypes.js';
+import {
+  reconstructInstanceId,
+  type ReconstructInput,
+  type ReconstructionResult,
+} from './beamlineReconstructTypes.js';
 
 /**
  * The beamline pipeline (seed 001's `process_new_832_file`): `beamlineDispatch` plans what a new
@@ -25,7 +30,8 @@ import {
  * durable timers until it ends; a hop that does not succeed stops the chain with its state and
  * reason. Then the file is catalogued (a failure stops the flow and is reported, never
  * swallowed) and retention entries are recorded for the copies the plan says are pruned later.
- * The HPC flows of the plan are not run yet: the output lists them.
+ * Then the plan's HPC flows run in parallel, each a `beamlineReconstruct` sub-orchestration
+ * (beamlineReconstruct.ts); the run fails naming every flow that did not complete.
  */
 
 const activityRetry = new RetryOptions(1000, 3);
@@ -56,14 +62,52 @@ export function* beamlineDispatch(
     skipped: plan.skipped,
     warnings: plan.warnings,
     newFile,
-    hpcFlowsNotRun: plan.hpcFlows.map((f) => ({ site: f.site, endpoint: f.endpoint })),
+    reconstructions: [],
   };
   if (newFile?.failure !== undefined) {
     // The run fails with the reason; the custom status keeps the whole chain's results.
     context.df.setCustomStatus({ phase: 'failed', ...output });
     throw new Error(`new-file flow failed at ${newFile.failure.step}: ${newFile.failure.reason}`);
   }
-  context.df.setCustomStatus({ phase: 'completed', hops: newFile?.hops.length ?? 0 });
+  if (plan.hpcFlows.length > 0) {
+    // The HPC flows run in parallel once the new-file flow has put the file where they read it.
+    context.df.setCustomStatus({
+      phase: 'reconstruction',
+      sites: plan.hpcFlows.map((f) => f.site),
+    });
+    const flows = plan.hpcFlows.map((f) => {
+      const input: ReconstructInput & { partOf: true } = {
+        runId,
+        params: {
+          config: params.config,
+          site: f.site,
+          path: f.inputPath,
+          endpoint: f.input.endpoint,
+        },
+        partOf: true,
+      };
+      return context.df.callSubOrchestrator(
+        'beamlineReconstruct',
+        input,
+        reconstructInstanceId(runId, f.site),
+      );
+    });
+    output.reconstructions = (yield context.df.Task.all(flows)) as ReconstructionResult[];
+  }
+  const failed = output.reconstructions.filter((r) => r.failure !== undefined);
+  if (failed.length > 0) {
+    context.df.setCustomStatus({ phase: 'failed', ...output });
+    throw new Error(
+      failed
+        .map((r) => `${r.site} reconstruction failed at ${r.failure?.step}: ${r.failure?.reason}`)
+        .join('; '),
+    );
+  }
+  context.df.setCustomStatus({
+    phase: 'completed',
+    hops: newFile?.hops.length ?? 0,
+    reconstructions: output.reconstructions.length,
+  });
   return output;
 }
 
@@ -120,11 +164,11 @@ export function* beamlineNewFile(
  * time (then it is canceled). Never throws for a transfer that failed: the result says so (the
  * activities report a success without verified checksums as failed).
  */
-function* transferHop(
+export function* transferHop(
   context: OrchestrationContext,
   input: StartTransferInput,
 ): Generator<df.Task, HopResult, unknown> {
-  const transferId = beamlineTransferId(input.runId, input.hopIndex);
+  const transferId = beamlineTransferId(input.runId, input.hopIndex, input.flow);
   let status: HopResult;
   try {
     status = (yield context.df.callActivityWithRetry(

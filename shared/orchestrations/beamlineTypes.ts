@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DispatchPlan, TransferHop } from '../domain/beamline/dispatch.js';
 import type { TransferState } from '../ports/transfers.js';
+import type { ReconstructionResult } from './beamlineReconstructTypes.js';
 
 /**
  * What the `beamline` pipeline takes and what its orchestrators (`beamlineDispatch`,
@@ -88,9 +89,12 @@ export interface BeamlineDispatchOutput {
   skipped: DispatchPlan['skipped'];
   warnings: string[];
   newFile: NewFileResult | null;
-  /** HPC flows the plan asks for; not run yet (the reconstruction flows are not built). */
-  hpcFlowsNotRun: Array<{ site: string; endpoint: string }>;
+  /** The plan's HPC flows, as they ended. */
+  reconstructions: ReconstructionResult[];
 }
+
+/** The flows that move files; transfer ids and transfer records name them. */
+export type BeamlineFlow = 'new_file' | 'test_transfers' | 'nersc' | 'alcf';
 
 /** The activity inputs. */
 export interface StartTransferInput {
@@ -98,6 +102,10 @@ export interface StartTransferInput {
   config: string;
   hopIndex: number;
   hop: TransferHop;
+  /** Default `new_file`. */
+  flow?: BeamlineFlow;
+  /** A folder (reconstruction outputs). */
+  recursive?: boolean;
 }
 export type TransferStatusInput = StartTransferInput;
 
@@ -109,9 +117,13 @@ export function transferPollDelaySeconds(poll: number): number {
 /** A hop still active after this long is canceled and stops the chain. */
 export const transferTimeoutSeconds = 24 * 3600;
 
-/** The idempotency key of a hop's transfer: the same run and hop always submit the same id. */
-export function beamlineTransferId(runId: string, hopIndex: number): string {
-  return `${runId}-hop-${hopIndex}`;
+/** The idempotency key of a hop's transfer: the same run, flow and hop always submit the same id. */
+export function beamlineTransferId(
+  runId: string,
+  hopIndex: number,
+  flow: BeamlineFlow = 'new_file',
+): string {
+  return flow === 'new_file' ? `${runId}-hop-${hopIndex}` : `${runId}-${flow}-hop-${hopIndex}`;
 }
 
 /** The instance id of the new-file sub-orchestration of a dispatch run. */

@@ -37,14 +37,18 @@ interface RunView {
 }
 
 const exampleConfig = path.join(repoRoot, 'examples', 'beamline', 'beamline.yaml');
-const endpointNames = ['spot832', 'data832', 'nersc832', 'alcf832'];
+const exampleScripts = path.join(repoRoot, 'examples', 'beamline', 'scripts');
+const endpointNames = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
 
 describe('beamline new-file flow on a local host', () => {
   let sources: string;
   let stateDir: string;
   let host: LocalHost;
+  // spot832 is the landing folder of the lake (a `lake` endpoint); the others are folders.
   const endpointFile = (endpoint: string, relative: string): string =>
-    path.join(sources, 'endpoints', endpoint, ...relative.split('/'));
+    endpoint === 'spot832'
+      ? path.join(stateDir, 'lake', 'landing', 'bl832', ...relative.split('/'))
+      : path.join(sources, 'endpoints', endpoint, ...relative.split('/'));
   const sha256 = (data: string): string => createHash('sha256').update(data).digest('hex');
 
   async function detectorFile(relative: string, content: string): Promise<void> {
@@ -65,6 +69,7 @@ describe('beamline new-file flow on a local host', () => {
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-beamline-src-'));
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-beamline-'));
     await cp(exampleConfig, path.join(sources, 'beamline.yaml'));
+    await cp(exampleScripts, path.join(sources, 'scripts'), { recursive: true });
     for (const name of endpointNames) {
       await mkdir(path.join(sources, 'endpoints', name), { recursive: true });
     }
@@ -81,10 +86,10 @@ describe('beamline new-file flow on a local host', () => {
     await rm(sources, { recursive: true, force: true });
   });
 
-  it('moves a new file spot832 → data832 → nersc832, catalogues it and records retention', async () => {
+  it('moves a new file spot832 → data832 → nersc832, catalogues it, records retention and reconstructs it at NERSC', async () => {
     const content = 'HDF5 stand-in: 832 projections\n'.repeat(200);
     await detectorFile('2026/scan_0001.h5', content);
-    const view = await run({ path: 'endpoints/spot832/2026/scan_0001.h5' });
+    const view = await run({ path: 'landing/bl832/2026/scan_0001.h5' });
     assert.equal(view.status, 'completed', view.error);
     const output = view.output;
     assert.ok(output?.newFile);
@@ -132,18 +137,62 @@ describe('beamline new-file flow on a local host', () => {
     const entries = (
       await host.services.state.query<BeamlineRetentionEntry>(beamlineRetentionCollection, {})
     ).map((d) => d.body);
-    const mine = entries.filter((e) => e.runId === view.runId);
+    const mine = entries.filter((e) => e.runId === view.runId && e.endpoint !== 'nersc832_scratch');
     assert.equal(mine.length, 2);
     for (const entry of mine) {
       assert.equal(entry.checksum, `sha256:${sha256(content)}`);
       assert.equal(entry.path, '2026/scan_0001.h5');
     }
-    assert.deepEqual(output.hpcFlowsNotRun, [{ site: 'nersc', endpoint: 'nersc832' }]);
+
+    // The NERSC flow (decision.nersc; its scripts run here, `hpc.nersc.local`): the raw file at
+    // nersc832 reconstructed into TIFF slices and a Zarr pyramid at scratch, both copied back.
+    const [recon] = output.reconstructions;
+    assert.equal(output.reconstructions.length, 1);
+    assert.ok(recon);
+    assert.equal(recon.site, 'nersc');
+    assert.equal(recon.status, 'completed', JSON.stringify(recon.failure));
+    assert.deepEqual(
+      recon.steps.map((step) => [step.name, step.state]),
+      [
+        ['plan', 'succeeded'],
+        ['reconstruct', 'succeeded'],
+        ['multi_resolution', 'succeeded'],
+        ['transfer nersc832_scratch → data832 (2026/rec_scan_0001)', 'succeeded'],
+        ['transfer nersc832_scratch → data832 (2026/rec_scan_0001.zarr)', 'succeeded'],
+        ['retention', 'succeeded'],
+      ],
+    );
+    for (const step of recon.steps) assert.ok(step.durationMs >= 0);
+    assert.deepEqual(
+      recon.jobs.map((j) => [j.task, j.state]),
+      [
+        ['reconstruct', 'succeeded'],
+        ['multi_resolution', 'succeeded'],
+      ],
+    );
+    const slice = await readFile(endpointFile('data832', '2026/rec_scan_0001/slice_0000.tif'));
+    assert.equal(slice.subarray(0, 4).toString('latin1'), 'II*\0', 'a TIFF at data832');
+    const scratchSlice = await readFile(
+      endpointFile('nersc832_scratch', '2026/rec_scan_0001/slice_0000.tif'),
+    );
+    assert.ok(scratchSlice.equals(slice), 'the copy back is the scratch output');
+    const zarray = JSON.parse(
+      await readFile(endpointFile('data832', '2026/rec_scan_0001.zarr/0/.zarray'), 'utf8'),
+    ) as { shape: number[] };
+    assert.equal(zarray.shape.length, 3);
+    const report = JSON.parse(
+      await readFile(endpointFile('data832', '2026/rec_scan_0001/reconstruction.json'), 'utf8'),
+    ) as { sha256: string };
+    assert.equal(report.sha256, sha256(content), 'reconstructed from this raw file');
+    // Scratch outputs are pruned after 14 days, file by file, each with its checksum.
+    const scratchEntries = recon.retention?.entries ?? [];
+    assert.ok(scratchEntries.length >= 4, 'TIFFs, the report and the Zarr files');
+    assert.ok(scratchEntries.every((e) => e.endpoint === 'nersc832_scratch' && e.afterDays === 14));
   });
 
   it('never sends an export-controlled file to NERSC', async () => {
     await detectorFile('scan_0002.h5', 'controlled');
-    const view = await run({ path: 'endpoints/spot832/scan_0002.h5', exportControlled: true });
+    const view = await run({ path: 'landing/bl832/scan_0002.h5', exportControlled: true });
     assert.equal(view.status, 'completed', view.error);
     const newFile = view.output?.newFile;
     assert.deepEqual(
@@ -166,7 +215,7 @@ describe('beamline new-file flow on a local host', () => {
 
   it('stops the chain at a missing source file, with the reason, and catalogues nothing', async () => {
     const before = (await catalogued()).length;
-    const view = await run({ path: 'endpoints/spot832/missing_0003.h5' });
+    const view = await run({ path: 'landing/bl832/missing_0003.h5' });
     assert.equal(view.status, 'failed');
     assert.match(
       view.error ?? '',
@@ -188,7 +237,7 @@ describe('beamline new-file flow on a local host', () => {
     try {
       await detectorFile('scan_0004.h5', 'second hop fails');
       const before = (await catalogued()).length;
-      const view = await run({ path: 'endpoints/spot832/scan_0004.h5' });
+      const view = await run({ path: 'landing/bl832/scan_0004.h5' });
       assert.equal(view.status, 'failed');
       assert.match(view.error ?? '', /transfer data832 → nersc832: failed/);
       const progress = view.progress as { newFile?: NewFileResult };
@@ -205,7 +254,7 @@ describe('beamline new-file flow on a local host', () => {
   });
 
   it('refuses a config outside the sources root and a path outside the endpoints', async () => {
-    const outside = await run({ config: exampleConfig, path: 'endpoints/spot832/x.h5' });
+    const outside = await run({ config: exampleConfig, path: 'landing/bl832/x.h5' });
     assert.equal(outside.status, 'failed');
     assert.match(outside.error ?? '', /config: .* is outside/);
     const elsewhere = await run({ path: 'somewhere/else.h5' });
@@ -214,13 +263,7 @@ describe('beamline new-file flow on a local host', () => {
   });
 
   it('baton flow new-file --dry-run prints the plan from a local file path and starts nothing', async () => {
-    const sample = path.join(
-      'examples',
-      'beamline',
-      'endpoints',
-      'spot832',
-      '20261128_832_sample.h5',
-    );
+    const sample = 'landing/bl832/20261128_832_sample.h5';
     const args = ['flow', 'new-file', sample, '--config', 'examples/beamline/beamline.yaml'];
     const plain = await runCli(['--json', ...args, '--dry-run']);
     assert.equal(plain.code, 0, plain.stderr);

@@ -48,7 +48,9 @@ describe('verified beamline pruner after the new-file flow', () => {
   let flowsAt: number;
   const warnings: string[] = [];
   const endpointFile = (endpoint: string, relative: string): string =>
-    path.join(sources, 'endpoints', endpoint, ...relative.split('/'));
+    endpoint === 'spot832'
+      ? path.join(stateDir, 'lake', 'landing', 'bl832', ...relative.split('/'))
+      : path.join(sources, 'endpoints', endpoint, ...relative.split('/'));
   const sha256 = (data: string): string =>
     `sha256:${createHash('sha256').update(data).digest('hex')}`;
   const deps = () => beamlinePruneDepsOf(host.services, (m) => warnings.push(m));
@@ -91,7 +93,9 @@ describe('verified beamline pruner after the new-file flow', () => {
         pipeline: 'beamline',
         params: {
           config: 'beamline.yaml',
-          path: `endpoints/spot832/${file}`,
+          path: `landing/bl832/${file}`,
+          // The reconstruction's own retention is covered by the landing end-to-end test.
+          overrides: { nersc: false },
           ...(exportControlled ? { exportControlled: true } : {}),
         },
       },

@@ -68,6 +68,7 @@ describe('HTTP functions under hostile input', () => {
       'getRunLogs',
       'listPipelines',
       'health',
+      'transferMetrics',
       'registerDataset',
       'listDatasets',
       'getDataset',
@@ -85,6 +86,8 @@ describe('HTTP functions under hostile input', () => {
       'listRetention',
       'scheduleRetention',
       'pruneRetentionNow',
+      'pruneBeamlineNow',
+      'startBeamlineFlow',
     ]) {
       assert.ok(names.includes(expected), `${expected} not registered`);
     }

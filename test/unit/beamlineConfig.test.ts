@@ -35,15 +35,29 @@ function expectConfigError(text: string, field: string, why: RegExp, file = 'bl.
 }
 
 describe('parseBeamlineConfig: the example', () => {
-  it('parses examples/beamline/beamline.yaml with four local-folder endpoints', () => {
+  it('parses examples/beamline/beamline.yaml: the landing lake folder and local-folder endpoints', () => {
     const config = parseBeamlineConfig(exampleText, 'beamline.yaml');
     assert.equal(config.beamline, 'bl832');
-    assert.deepEqual(Object.keys(config.endpoints), ['spot832', 'data832', 'nersc832', 'alcf832']);
+    assert.deepEqual(Object.keys(config.endpoints), [
+      'spot832',
+      'data832',
+      'nersc832',
+      'alcf832',
+      'nersc832_scratch',
+      'alcf832_scratch',
+    ]);
+    assert.equal(config.endpoints.spot832?.kind, 'lake');
+    assert.equal(config.endpoints.spot832?.root, 'landing/bl832');
     for (const endpoint of Object.values(config.endpoints)) {
-      assert.equal(endpoint.kind, 'folder');
-      assert.equal(endpoint.root, `endpoints/${endpoint.name}`);
+      if (endpoint.name !== 'spot832') {
+        assert.equal(endpoint.kind, 'folder');
+        assert.equal(endpoint.root, `endpoints/${endpoint.name}`);
+      }
       assert.equal(endpoint.collection, undefined);
     }
+    assert.equal(config.hpc.nersc?.scratch, 'nersc832_scratch');
+    assert.equal(config.hpc.alcf?.scratch, 'alcf832_scratch');
+    assert.equal(config.hpc.nersc?.local?.reconstruct[0], 'node');
     assert.deepEqual(
       Object.values(config.endpoints)
         .filter((e) => e.home)
@@ -69,7 +83,13 @@ describe('parseBeamlineConfig: the example', () => {
       olcf: false,
       send_to_nersc: true,
     });
-    assert.deepEqual(config.retention, { spot832: 7, data832: 180, alcf832: 7 });
+    assert.deepEqual(config.retention, {
+      spot832: 7,
+      data832: 180,
+      alcf832: 7,
+      nersc832_scratch: 14,
+      alcf832_scratch: 7,
+    });
     assert.deepEqual(config.export_control, {
       paths: ['restricted/**', '**/*_ec.h5'],
       retention: { spot832: 7 },
@@ -197,7 +217,7 @@ describe('parseBeamlineConfig: errors name the field', () => {
       'an unknown new_file.source',
       (d) => (d.new_file.source = 'spot733'),
       'new_file.source',
-      /"spot733" is not one of endpoints \(spot832, data832, nersc832, alcf832\)/,
+      /"spot733" is not one of endpoints \(spot832, data832, nersc832, alcf832, nersc832_scratch, alcf832_scratch\)/,
     ],
     [
       'an off-site destination',

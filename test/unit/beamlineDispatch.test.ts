@@ -20,7 +20,7 @@ function withDecision(patch: Partial<BeamlineConfig['decision']>): BeamlineConfi
   return { ...example, decision: { ...example.decision, ...patch } };
 }
 
-const spot = (relative: string): string => `endpoints/spot832/${relative}`;
+const spot = (relative: string): string => `landing/bl832/${relative}`;
 
 // ---- the table: every combination of decision settings × export control × send_to_nersc ----
 
@@ -110,6 +110,7 @@ function expected(r: Row): Omit<DispatchPlan, 'exportControl' | 'settings'> {
       site: 'nersc',
       endpoint: 'nersc832',
       input: { endpoint: 'nersc832', path: relative },
+      inputPath: `endpoints/nersc832/${relative}`,
     });
     if (!sends) warnings.push(warningFor('nersc', 'nersc832'));
   }
@@ -124,6 +125,7 @@ function expected(r: Row): Omit<DispatchPlan, 'exportControl' | 'settings'> {
       site: 'alcf',
       endpoint: 'alcf832',
       input: { endpoint: 'data832', path: relative },
+      inputPath: `endpoints/data832/${relative}`,
     });
     if (!r.local_file_management) warnings.push(warningFor('alcf', 'data832'));
   }
@@ -268,24 +270,24 @@ describe('planDispatch: where the file is', () => {
   });
 
   it('normalises the path before matching', () => {
-    const plan = planDispatch(example, { path: 'endpoints//spot832/./raw/a.h5' });
+    const plan = planDispatch(example, { path: 'landing//bl832/./raw/a.h5' });
     assert.deepEqual(plan.file, { endpoint: 'spot832', path: 'raw/a.h5' });
   });
 
   const refused: Array<[string, string, RegExp]> = [
-    ['endpoints/spot832/../data832/a.h5', 'path', /must not contain \.\./],
-    ['../endpoints/spot832/a.h5', 'path', /must not contain \.\./],
-    ['/endpoints/spot832/a.h5', 'path', /is not inside any endpoint's root/],
+    ['landing/bl832/../data832/a.h5', 'path', /must not contain \.\./],
+    ['../landing/bl832/a.h5', 'path', /must not contain \.\./],
+    ['/landing/bl832/a.h5', 'path', /is not inside any endpoint's root/],
     ['/etc/passwd', 'path', /is not inside any endpoint's root/],
-    ['endpoints/spot8320/a.h5', 'path', /is not inside any endpoint's root/],
-    ['endpoints/spot832', 'path', /is the root of spot832/],
-    ['endpoints/spot832/', 'path', /is the root of spot832/],
+    ['landing/bl8320/a.h5', 'path', /is not inside any endpoint's root/],
+    ['landing/bl832', 'path', /is the root of spot832/],
+    ['landing/bl832/', 'path', /is the root of spot832/],
     [
       'endpoints/nersc832/raw/a.h5',
       'path',
       /is in nersc832; new files are dispatched from spot832/,
     ],
-    ['endpoints\\spot832\\a.h5', 'path', /must use \/ as separator/],
+    ['landing\\bl832\\a.h5', 'path', /must use \/ as separator/],
     ['', 'path', /must not be empty/],
   ];
   for (const [path, field, why] of refused) {

@@ -4,6 +4,8 @@ import type { HpcController, HpcJobRequest, HpcJobState, HpcJobStatus } from '..
 import { validateHpcJobId, validateHpcRequest, type HpcTask } from '../hpcJobs.js';
 
 export interface LocalHpcSiteOptions {
+  /** The name it reports (default `local`; `nersc` when NERSC's scripts run here). */
+  site?: string;
   /** Where the scripts run (LocalProcessBackend on one machine). */
   backend: ComputeBackend;
   /**
@@ -28,9 +30,10 @@ export interface LocalHpcSiteOptions {
  * failed and timed_out → failed with the backend's message (exit code) as the reason.
  */
 export class LocalHpcSite implements HpcController {
-  readonly site = 'local';
+  readonly site: string;
 
   constructor(private readonly options: LocalHpcSiteOptions) {
+    this.site = options.site ?? 'local';
     if (options.reconstruct.length === 0 || options.multiResolution.length === 0) {
       throw new BatonError('validation', 'local HPC site: both argv templates must be given', {
         field: options.reconstruct.length === 0 ? 'reconstruct' : 'multiResolution',

@@ -51,7 +51,28 @@ export interface BeamlineEndpoint {
   offsite: boolean;
 }
 
-export interface NerscSite {
+/**
+ * A site's scripts run as processes on this machine instead of through the site's service
+ * (the one-machine example, a site's own login node): argv templates where `{input}` and
+ * `{output}` become the job's folders and `{config_dir}` the config file's folder.
+ */
+export interface LocalSiteRunner {
+  reconstruct: string[];
+  multi_resolution: string[];
+  /** Seconds a script may run (default: the reconstruction flow's HPC timeout). */
+  timeout_seconds: number | undefined;
+}
+
+interface SiteCommon {
+  /**
+   * Where the site writes reconstructions (TIFF slices, the Zarr pyramid) before they are
+   * copied back to beamline storage; retention applies there. Required to reconstruct.
+   */
+  scratch?: string | undefined;
+  local?: LocalSiteRunner | undefined;
+}
+
+export interface NerscSite extends SiteCommon {
   /** The endpoint the NERSC flow reads raw data from. */
   endpoint: string;
   superfacility_url: string;
@@ -60,7 +81,7 @@ export interface NerscSite {
   image: string;
 }
 
-export interface AlcfSite {
+export interface AlcfSite extends SiteCommon {
   /** The endpoint the ALCF flow copies raw data to before reconstruction. */
   endpoint: string;
   globus_compute_endpoint: string;
@@ -118,6 +139,25 @@ const endpointSchema = z.strictObject({
   offsite: z.boolean(),
 });
 
+const argvTemplate = z
+  .array(text.max(1000))
+  .min(1, 'must list the program and its arguments')
+  .max(100, 'must have at most 100 arguments');
+const localRunnerSchema = z.strictObject({
+  reconstruct: argvTemplate,
+  multi_resolution: argvTemplate,
+  timeout_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .optional(),
+});
+const siteCommon = {
+  scratch: endpointName.optional(),
+  local: localRunnerSchema.optional(),
+};
+
 const configSchema = z.strictObject({
   beamline: text.max(100),
   endpoints: z.record(endpointName, endpointSchema),
@@ -134,6 +174,7 @@ const configSchema = z.strictObject({
           superfacility_url: z.url('must be a URL'),
           account: text,
           image: text,
+          ...siteCommon,
         })
         .optional(),
       alcf: z
@@ -141,6 +182,7 @@ const configSchema = z.strictObject({
           endpoint: endpointName,
           globus_compute_endpoint: uuid,
           function_id: uuid,
+          ...siteCommon,
         })
         .optional(),
       olcf: z.record(z.string(), z.unknown()).optional(),
@@ -369,6 +411,10 @@ function normalize(raw: RawConfig, fileName: string): BeamlineConfig {
     }
   }
   if (hpc.alcf !== undefined) known('hpc.alcf.endpoint', hpc.alcf.endpoint);
+  const sites = {
+    nersc: hpc.nersc === undefined ? undefined : siteOf(hpc.nersc, 'nersc', known, fail),
+    alcf: hpc.alcf === undefined ? undefined : siteOf(hpc.alcf, 'alcf', known, fail),
+  };
 
   const catalogue: Catalogue =
     raw.catalogue.kind === 'scicat'
@@ -419,13 +465,39 @@ function normalize(raw: RawConfig, fileName: string): BeamlineConfig {
       destination: destination.name,
       nersc: raw.new_file.nersc,
     },
-    hpc: { nersc: hpc.nersc, alcf: hpc.alcf, olcf: hpc.olcf },
+    hpc: { nersc: sites.nersc, alcf: sites.alcf, olcf: hpc.olcf },
     catalogue,
     images,
     decision,
     retention,
     export_control: { paths, retention: controlledRetention },
   };
+}
+
+function siteOf<S extends { endpoint: string; scratch?: string | undefined }>(
+  raw: S & { local?: z.output<typeof localRunnerSchema> | undefined },
+  site: string,
+  known: (field: string, name: string) => BeamlineEndpoint,
+  fail: (field: string, why: string) => BatonError,
+): Omit<S, 'local' | 'scratch'> & SiteCommon {
+  if (raw.scratch !== undefined) {
+    const scratch = known(`hpc.${site}.scratch`, raw.scratch);
+    if (scratch.home) {
+      throw fail(`hpc.${site}.scratch`, `${scratch.name} is the raw data's home, not scratch`);
+    }
+    if (scratch.name === raw.endpoint) {
+      throw fail(`hpc.${site}.scratch`, `must differ from hpc.${site}.endpoint`);
+    }
+  }
+  const local =
+    raw.local === undefined
+      ? undefined
+      : {
+          reconstruct: raw.local.reconstruct,
+          multi_resolution: raw.local.multi_resolution,
+          timeout_seconds: raw.local.timeout_seconds,
+        };
+  return { ...raw, scratch: raw.scratch, local };
 }
 
 function checkRetention(

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BatonError } from '../errors.js';
 import {
   endpointNamePattern,
+  endpointPath,
   exportControlMatcher,
   findEndpoint,
   normalizeEndpointPath,
@@ -70,6 +71,8 @@ export interface HpcFlowPlan {
   endpoint: string;
   /** Where the flow reads the raw file. */
   input: FileAtEndpoint;
+  /** The same, written the way the config writes roots (the reconstruction's `path` param). */
+  inputPath: string;
 }
 
 export interface NewFilePlan {
@@ -225,10 +228,12 @@ export function planDispatch(config: BeamlineConfig, request: unknown): Dispatch
           'it must be there already',
       );
     }
+    const reads = findEndpoint(config, readsFrom);
     hpcFlows.push({
       site,
       endpoint: endpoint.name,
       input: { endpoint: readsFrom, path: file.path },
+      inputPath: reads === undefined ? file.path : endpointPath(reads, file.path),
     });
   }
   if (settings.olcf) skipped.push({ step: 'olcf', reason: 'OLCF is not implemented' });
