@@ -6,14 +6,20 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const benches = ['engine.bench.ts', 'scheduler.bench.ts', 'tasks.bench.ts', 'sync.bench.ts'];
+const benches = [
+  'engine.bench.ts',
+  'scheduler.bench.ts',
+  'tasks.bench.ts',
+  'sync.bench.ts',
+  'beamline.bench.ts',
+];
 const flags = process.argv.slice(2);
 let failed = 0;
 for (const bench of benches) {
   const args =
     bench === 'scheduler.bench.ts'
       ? flags.filter((f) => f !== '--quick' && f !== '--keep')
-      : bench === 'tasks.bench.ts' || bench === 'sync.bench.ts'
+      : bench === 'tasks.bench.ts' || bench === 'sync.bench.ts' || bench === 'beamline.bench.ts'
         ? flags.filter((f) => f !== '--keep')
         : flags;
   const result = spawnSync(

@@ -1,3 +1,4 @@
+import { renderFlowResult } from './flowCommands.js';
 import { Option, type Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -199,7 +200,16 @@ export function registerCommands(program: Command): void {
     .action(async (runId: string, _options: unknown, command: Command) => {
       await withConnection(command, async ({ api }, g) => {
         const run = await api.getRun(runId);
-        out(g.json ? JSON.stringify(run) : renderRun(run));
+        if (g.json) {
+          out(JSON.stringify(run));
+          return;
+        }
+        out(renderRun(run));
+        // Beamline flows: every transfer (files, bytes, duration, rate, result) and step timings.
+        const details = run.pipeline.startsWith('beamline')
+          ? renderFlowResult(run.output ?? run.progress)
+          : '';
+        if (details !== '') out(`\n${details}`);
       });
     });
 

@@ -218,7 +218,7 @@ function renderReconstructionPlan(plan: ReconstructionPlan): string {
 }
 
 /** The hops of a flow's transfers and the steps of its reconstructions, as tables. */
-function renderFlowResult(value: unknown): string {
+export function renderFlowResult(value: unknown): string {
   const result = value as
     | (Partial<BeamlineDispatchOutput> & Partial<ReconstructionResult> & { hops?: HopResult[] })
     | null

@@ -90,3 +90,59 @@ describe('hpcControllerFor', () => {
     assert.doesNotMatch(JSON.stringify(hpcControllerFor('alcf', configured)), /a-token/);
   });
 });
+
+describe('hpcControllerFor: a site whose scripts run on this machine (hpc.<site>.local)', () => {
+  const launched: Array<{ argv: string[] }> = [];
+  const recordingBackend = {
+    launch: (spec: { jobId: string; argv: string[] }) => {
+      launched.push({ argv: spec.argv });
+      return Promise.resolve({ jobId: spec.jobId, state: 'running' as const });
+    },
+  } as unknown as ComputeBackend;
+  const withLocal: HpcControllersConfig = {
+    ...configured,
+    beamline: {
+      ...configured.beamline,
+      hpc: {
+        ...configured.beamline.hpc,
+        nersc: {
+          ...configured.beamline.hpc.nersc!,
+          local: {
+            reconstruct: ['node', '{config_dir}/scripts/reconstruct.mjs', '{input}', '{output}'],
+            multi_resolution: ['node', '{config_dir}/zarr.mjs', '{input}', '{output}'],
+            timeout_seconds: 60,
+          },
+        },
+      },
+    },
+  };
+
+  it('runs the argv templates with {config_dir}, {input} and {output} filled in, as argv', async () => {
+    const controller = hpcControllerFor('nersc', {
+      ...withLocal,
+      localRunner: { backend: recordingBackend, configDir: '/srv/beamline' },
+    });
+    assert.ok(controller instanceof LocalHpcSite);
+    assert.equal(controller.site, 'nersc');
+    const status = await controller.reconstruct({
+      jobId: 'run-1-nersc-recon-a1',
+      input: '/data/raw/scan.h5',
+      output: '/scratch/rec_scan',
+    });
+    assert.equal(status.state, 'running');
+    assert.deepEqual(launched.at(-1)?.argv, [
+      'node',
+      '/srv/beamline/scripts/reconstruct.mjs',
+      '/data/raw/scan.h5',
+      '/scratch/rec_scan',
+    ]);
+  });
+
+  it('fails naming hpc.<site>.local when this host cannot run processes (ACI)', () => {
+    failsWith(
+      () => hpcControllerFor('nersc', withLocal),
+      'hpc.nersc.local',
+      /cannot run site scripts locally/,
+    );
+  });
+});
