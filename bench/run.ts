@@ -12,6 +12,7 @@ const benches = [
   'tasks.bench.ts',
   'sync.bench.ts',
   'beamline.bench.ts',
+  'sweep.bench.ts',
 ];
 const flags = process.argv.slice(2);
 let failed = 0;
@@ -19,7 +20,10 @@ for (const bench of benches) {
   const args =
     bench === 'scheduler.bench.ts'
       ? flags.filter((f) => f !== '--quick' && f !== '--keep')
-      : bench === 'tasks.bench.ts' || bench === 'sync.bench.ts' || bench === 'beamline.bench.ts'
+      : bench === 'tasks.bench.ts' ||
+          bench === 'sync.bench.ts' ||
+          bench === 'beamline.bench.ts' ||
+          bench === 'sweep.bench.ts'
         ? flags.filter((f) => f !== '--keep')
         : flags;
   const result = spawnSync(

@@ -4,6 +4,7 @@ import {
   ingestBeamlineFile,
   planBeamlineDispatch,
   recordBeamlineRetention,
+  recordTransferResult,
   startTransfer,
   transferStatus,
   type BeamlineDeps,
@@ -36,6 +37,9 @@ df.app.activity('transferStatus', {
 });
 df.app.activity('cancelTransfer', {
   handler: async (input: unknown) => cancelTransfer(await deps(), input),
+});
+df.app.activity('recordTransferResult', {
+  handler: async (input: unknown) => recordTransferResult(await deps(), input),
 });
 df.app.activity('ingestBeamlineFile', {
   handler: async (input: unknown) => ingestBeamlineFile(await deps(), input),

@@ -1,6 +1,7 @@
 import * as df from 'durable-functions';
 import { getServices } from '../../shared/app/services.js';
 import {
+  checkTrialPruning,
   finishSweep,
   prepareTrial,
   recordTrial,
@@ -18,6 +19,9 @@ df.app.activity('prepareTrial', {
 });
 df.app.activity('recordTrial', {
   handler: async (input: unknown) => recordTrial(await deps(), input),
+});
+df.app.activity('checkTrialPruning', {
+  handler: async (input: unknown) => checkTrialPruning(await deps(), input),
 });
 df.app.activity('finishSweep', {
   handler: async (input: unknown) => finishSweep(await deps(), input),

@@ -42,3 +42,27 @@ export function validateHpcRequest(request: HpcJobRequest): HpcJobRequest {
 
 /** The two kinds of work a site does; the ALCF function and the scripts are told which. */
 export type HpcTask = 'reconstruct' | 'multi_resolution';
+
+/**
+ * A folder for the local site, whose scripts get it as one argv element (no shell, no batch
+ * script): absolute, no `.`/`..` segments, no control characters — spaces and non-ASCII
+ * letters are fine, unlike the sites' batch scripts.
+ */
+export function validateLocalPath(value: string, field: string): string {
+  const segments = value.split('/').slice(1);
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\u0000-\u001f\u007f]/.test(value);
+  if (
+    !value.startsWith('/') ||
+    value.length > 4096 ||
+    bad ||
+    segments.some((s) => s === '.' || s === '..')
+  ) {
+    throw new BatonError(
+      'validation',
+      `${field}: must be an absolute path without "." or ".." segments or control characters`,
+      { field },
+    );
+  }
+  return value;
+}

@@ -146,6 +146,19 @@ export async function cancelTransfer(deps: BeamlineDeps, input: unknown): Promis
   );
 }
 
+/** Activity: records a hop's end the orchestrator decided (not started, timed out). */
+export async function recordTransferResult(deps: BeamlineDeps, input: unknown): Promise<void> {
+  const { result, ...hopInput } = parseInput(
+    hopInputSchema.extend({
+      result: z.custom<HopResult>((v) => typeof v === 'object' && v !== null),
+    }),
+    input,
+    'input',
+  );
+  const loaded = await loadBeamlineConfig(deps.sourcesRoot, hopInput.config);
+  await recordIfEnded(deps, loaded, hopInput, result);
+}
+
 /** A hop that ended is recorded for `baton status` and the metrics (see transferRecords.ts). */
 async function recordIfEnded(
   deps: BeamlineDeps,

@@ -1,12 +1,17 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { hpcControllerFor } from '../adapters/hpcControllers.js';
-import { endpointPath, type BeamlineConfig } from '../domain/beamline/config.js';
-import { locateFile, type FileAtEndpoint } from '../domain/beamline/dispatch.js';
+import { endpointPath, findEndpoint, type BeamlineConfig } from '../domain/beamline/config.js';
+import {
+  decideExportControl,
+  locateFile,
+  type FileAtEndpoint,
+} from '../domain/beamline/dispatch.js';
 import { planReconstruction, type ReconstructionPlan } from '../domain/beamline/reconstruction.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { jobIdFor } from '../domain/jobIds.js';
+import { isInsidePath } from '../domain/paths.js';
 import { dueAtFor, retentionIdFor } from '../domain/retention.js';
 import { runIdSchema } from '../domain/runIds.js';
 import { parseInput } from '../domain/validation.js';
@@ -65,9 +70,31 @@ export async function planBeamlineReconstruction(
 ): Promise<ReconstructionPlan> {
   const { params: raw } = parseInput(planInputSchema, input, 'input');
   const params = parseInput(reconstructParamsSchema, raw, 'params');
+  if (params.site === 'olcf') {
+    throw new BatonError(
+      'validation',
+      'params.site: HPC site "olcf": not implemented (use nersc or alcf)',
+      {
+        field: 'params.site',
+      },
+    );
+  }
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, params.config);
   const file = locateFile(loaded.config, params.path, params.endpoint);
   const plan = planReconstruction(loaded.config, params.site, file);
+  // Export-controlled data never leaves the site: no off-site stage, site or scratch.
+  const control = decideExportControl(loaded.config, file.path, params.exportControlled);
+  if (control.controlled) {
+    for (const name of [plan.siteEndpoint, plan.scratch]) {
+      if (findEndpoint(loaded.config, name)?.offsite === true) {
+        throw new BatonError(
+          'forbidden',
+          `params.site: the file is export-controlled (${control.reasons.join('; ')}) and ${name} is off-site`,
+          { field: 'params.site' },
+        );
+      }
+    }
+  }
   // Refuse now, with the field named, what a later step could not reach.
   for (const endpoint of [plan.raw.endpoint, plan.siteEndpoint, plan.scratch]) {
     assertFolderEndpoint(loaded, endpoint, deps.lakeFolder);
@@ -81,14 +108,26 @@ export function hpcJobIdOf(runId: string, site: string, task: HpcTaskName): stri
   return jobIdFor(runId, `${site}-${task === 'reconstruct' ? 'recon' : 'zarr'}`, 1);
 }
 
-/** Submits the task (idempotent by its job id) and reports where it is. */
+/**
+ * Submits the task (idempotent by its job id) and reports where it is. The job is recorded
+ * before the site is called, so a run canceled while the submit is in flight finds it; if the
+ * record was canceled meanwhile, the job just submitted is canceled at once.
+ */
 export async function submitHpcJob(deps: BeamlineDeps, input: unknown): Promise<HpcStepResult> {
   const job = parseInput(jobInputSchema, input, 'input');
   const { controller, request } = await jobOf(deps, job);
+  const previous = await deps.state.read<HpcJobRecord>(hpcJobsCollection, job.runId, request.jobId);
+  if (previous === undefined) {
+    await recordJob(deps, job, { jobId: request.jobId, state: 'queued' });
+  }
   const status =
     job.task === 'reconstruct'
       ? await controller.reconstruct(request)
       : await controller.buildMultiResolution(request);
+  const current = await deps.state.read<HpcJobRecord>(hpcJobsCollection, job.runId, request.jobId);
+  if (current?.body.state === 'canceled' && status.state !== 'canceled') {
+    return recordJob(deps, job, await controller.cancel(request.jobId));
+  }
   return recordJob(deps, job, status);
 }
 
@@ -115,23 +154,42 @@ export async function cancelHpcJob(deps: BeamlineDeps, input: unknown): Promise<
   return recordJob(deps, job, await controller.cancel(request.jobId));
 }
 
-/** Cancels the run's HPC jobs that have not ended (the run was canceled). */
-export async function cancelHpcJobsOfRun(deps: BeamlineDeps, runId: string): Promise<number> {
+/**
+ * Cancels the run's HPC jobs that have not ended (the run was canceled). Each job is tried on
+ * its own: one that cannot be canceled (its site down, its config moved) is reported in
+ * `failed` and does not stop the others; it is marked canceled so a submit still in flight
+ * cancels its job when it returns.
+ */
+export async function cancelHpcJobsOfRun(
+  deps: BeamlineDeps,
+  runId: string,
+): Promise<{ canceled: number; failed: Array<{ jobId: string; error: string }> }> {
   const docs = await deps.state.query<HpcJobRecord>(hpcJobsCollection, { pk: runId });
   let canceled = 0;
+  const failed: Array<{ jobId: string; error: string }> = [];
   for (const doc of docs) {
     const job = doc.body;
     if (job.state !== 'queued' && job.state !== 'running') continue;
-    const loaded = await loadBeamlineConfig(deps.sourcesRoot, job.config);
-    const status = await controllerFor(deps, loaded, job.site).cancel(job.jobId);
+    let reason: string | undefined;
+    try {
+      const loaded = await loadBeamlineConfig(deps.sourcesRoot, job.config);
+      const status = await controllerFor(deps, loaded, job.site).cancel(job.jobId);
+      reason = status.reason;
+      canceled++;
+    } catch (error) {
+      if (!isBatonError(error, 'not_found')) {
+        const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+        failed.push({ jobId: job.jobId, error: message });
+        reason = `cancel requested; the site did not confirm it: ${message}`;
+      }
+    }
     await deps.state.upsert(hpcJobsCollection, {
       id: doc.id,
       pk: runId,
-      body: { ...job, state: status.state, ...(status.reason ? { reason: status.reason } : {}) },
+      body: { ...job, state: 'canceled', ...(reason ? { reason } : {}) },
     });
-    canceled++;
   }
-  return canceled;
+  return { canceled, failed };
 }
 
 /**
@@ -212,30 +270,61 @@ async function jobOf(
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, job.config);
   const controller = controllerFor(deps, loaded, job.site);
   const { folderRoots } = beamlineServicesFor(loaded, deps);
-  const where = (file: FileAtEndpoint): string => sitePath(loaded.config, folderRoots, file);
-  const request =
-    job.task === 'reconstruct'
-      ? { input: where(job.plan.siteRaw), output: where(job.plan.tiff) }
-      : { input: where(job.plan.tiff), output: where(job.plan.zarr) };
+  const where = (file: FileAtEndpoint): Promise<string> =>
+    sitePath(loaded.config, folderRoots, file);
+  const [from, to] =
+    job.task === 'reconstruct' ? [job.plan.siteRaw, job.plan.tiff] : [job.plan.tiff, job.plan.zarr];
+  const request = { input: await where(from), output: await where(to) };
   return {
     controller,
     request: { jobId: hpcJobIdOf(job.runId, job.site, job.task), ...request },
   };
 }
 
-/** A file as the site sees it: a local path for folder endpoints, the endpoint's path otherwise. */
-function sitePath(
+/**
+ * A file as the site sees it: a local path for folder endpoints (checked to stay inside the
+ * endpoint's folder through any link on the way), the endpoint's path otherwise.
+ */
+async function sitePath(
   config: BeamlineConfig,
   folderRoots: Record<string, string>,
   file: FileAtEndpoint,
-): string {
+): Promise<string> {
   const root = folderRoots[file.endpoint];
-  if (root !== undefined) return path.join(root, ...file.path.split('/'));
+  if (root !== undefined) {
+    const target = path.join(root, ...file.path.split('/'));
+    await assertConfined(root, target, file);
+    return target;
+  }
   const endpoint = config.endpoints[file.endpoint];
   if (endpoint === undefined) {
     throw new BatonError('validation', `endpoint ${file.endpoint} is not in the config`);
   }
   return endpointPath(endpoint, file.path);
+}
+
+/** The deepest existing part of `target` must resolve (links followed) inside `root`. */
+async function assertConfined(root: string, target: string, file: FileAtEndpoint): Promise<void> {
+  const realRoot = await realpath(root).catch(() => path.resolve(root));
+  let existing = target;
+  for (;;) {
+    try {
+      const real = await realpath(existing);
+      if (!isInsidePath(realRoot, real)) {
+        throw new BatonError(
+          'forbidden',
+          `${file.endpoint}: ${file.path} leads outside the endpoint's folder (a link)`,
+          { field: 'path' },
+        );
+      }
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const parent = path.dirname(existing);
+      if (parent === existing) return;
+      existing = parent;
+    }
+  }
 }
 
 async function recordJob(

@@ -19,6 +19,9 @@ import {
  * check it where a hop put it, remove it everywhere it went. The probe's name derives from the
  * run, so a retried write rewrites the same file.
  */
+/** Where probes are written, below the source endpoint's root (the landing trigger skips it). */
+export const transferProbeFolder = 'baton-probe';
+
 const configured = z.object({ runId: runIdSchema, config: z.string().min(1) });
 const probeSchema = z.object({
   path: z.string().regex(/^baton-probe\/[A-Za-z0-9_-]+\.txt$/, 'a probe path'),
@@ -34,7 +37,7 @@ export async function writeTransferProbe(
   const { runId, config } = parseInput(configured, input, 'input');
   const loaded = await loadBeamlineConfig(deps.sourcesRoot, config);
   const { source, destination, nersc } = loaded.config.new_file;
-  const relative = `baton-probe/${runId}.txt`;
+  const relative = `${transferProbeFolder}/${runId}.txt`;
   const hops: TransferHop[] = [{ from: source, to: destination, path: relative }];
   if (nersc !== undefined) hops.push({ from: destination, to: nersc, path: relative });
   for (const endpoint of [source, destination, ...(nersc ? [nersc] : [])]) {
@@ -85,7 +88,12 @@ export async function removeTransferProbe(deps: BeamlineDeps, input: unknown): P
   const { transfers } = beamlineServicesFor(loaded, deps);
   const removed: string[] = [];
   for (const endpoint of [...new Set(endpoints)]) {
-    if (await transfers.remove(endpoint, probe.path)) removed.push(endpoint);
+    try {
+      if (await transfers.remove(endpoint, probe.path)) removed.push(endpoint);
+    } catch {
+      // An endpoint the probe could not reach (the hop failed on it) has nothing to remove;
+      // the others are still cleaned.
+    }
   }
   return removed;
 }

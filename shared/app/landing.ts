@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { findEndpoint, pathBelowRoot } from '../domain/beamline/config.js';
-import { isBatonError } from '../domain/errors.js';
+import { BatonError, isBatonError } from '../domain/errors.js';
 import { newRunId } from '../domain/runIds.js';
 import type { Clock } from '../ports/clock.js';
 import type { StateStore } from '../ports/stateStore.js';
-import { loadBeamlineConfig } from './beamlineServices.js';
+import { transferProbeFolder } from './beamlineProbe.js';
+import { loadBeamlineConfig, type LoadedBeamlineConfig } from './beamlineServices.js';
 import { findPipeline } from './pipelines.js';
 import { startRun, type RunDeps } from './runs.js';
 
@@ -29,16 +30,35 @@ export async function recordLandedFile(
 ): Promise<LandedFile> {
   const md5 = createHash('md5').update(content).digest('hex');
   const id = createHash('sha256').update(path).digest('hex').slice(0, 32);
-  const existing = await deps.state.read<LandedFile>(landedFilesCollection, 'landing', id);
-  if (existing && existing.body.md5 === md5) return existing.body;
   const file: LandedFile = {
     path,
     size: content.byteLength,
     md5,
     landedAt: deps.clock.now().toISOString(),
   };
-  await deps.state.upsert(landedFilesCollection, { id, pk: 'landing', body: file });
-  return file;
+  // Concurrent deliveries of the same landing agree on one document (and so on one landedAt,
+  // which the dispatcher's run id derives from): the first write wins, the others read it.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const existing = await deps.state.read<LandedFile>(landedFilesCollection, 'landing', id);
+    if (existing && existing.body.md5 === md5) return existing.body;
+    try {
+      if (existing === undefined) {
+        await deps.state.create(landedFilesCollection, { id, pk: 'landing', body: file });
+      } else {
+        await deps.state.replace(
+          landedFilesCollection,
+          { id, pk: 'landing', body: file },
+          existing.etag,
+        );
+      }
+      return file;
+    } catch (error) {
+      if (!isBatonError(error, 'conflict') && !isBatonError(error, 'precondition_failed')) {
+        throw error;
+      }
+    }
+  }
+  throw new BatonError('conflict', `landing ${path}: the ledger entry keeps changing`);
 }
 
 /**
@@ -61,13 +81,24 @@ export async function dispatchLandedFile(
   file: LandedFile,
 ): Promise<{ runId: string; config: string; started: boolean } | undefined> {
   const lakePath = file.path.replace(/^\/+/, '');
+  const unreadable: string[] = [];
   for (const configParam of deps.configs) {
-    const loaded = await loadBeamlineConfig(deps.sourcesRoot, configParam);
+    // One broken config (moved, invalid) must not stop other beamlines' files.
+    let loaded: LoadedBeamlineConfig;
+    try {
+      loaded = await loadBeamlineConfig(deps.sourcesRoot, configParam);
+    } catch (error) {
+      unreadable.push(`${configParam}: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
     const source = findEndpoint(loaded.config, loaded.config.new_file.source);
     if (source?.kind !== 'lake') continue;
     const relative = pathBelowRoot(source.root.replace(/^\/+/, ''), lakePath);
     if (relative === null || relative === '') continue;
-    const runId = newRunId('beamline', new Date(file.landedAt), file.md5);
+    // The test-transfers flow's probes land here too; they are not detector files.
+    if (relative.startsWith(`${transferProbeFolder}/`)) return undefined;
+    const landing = createHash('sha256').update(`${lakePath}\n${file.md5}`).digest('hex');
+    const runId = newRunId('beamline', new Date(file.landedAt), landing);
     const body = {
       pipeline: 'beamline',
       runId,
@@ -87,6 +118,13 @@ export async function dispatchLandedFile(
       });
       return { runId, config: configParam, started: true };
     }
+  }
+  if (unreadable.length > 0) {
+    // The file may be one of theirs: fail the delivery (it is retried) naming them.
+    throw new BatonError(
+      'precondition_failed',
+      `${file.path}: no readable beamline config claims it; unreadable: ${unreadable.join('; ')}`,
+    );
   }
   return undefined;
 }

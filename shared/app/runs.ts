@@ -138,10 +138,12 @@ export async function cancelRun(
   // Terminating a run does not terminate its sub-orchestrations (Durable Functions semantics):
   // the beamline flows' children are terminated by their derived ids, then their HPC jobs
   // canceled at the site, so nothing keeps computing for a canceled run.
-  for (const child of beamlineChildInstances(runId)) {
-    await deps.client.terminate(child, reason).catch(() => undefined);
+  if (record.pipeline.startsWith('beamline')) {
+    for (const child of beamlineChildInstances(runId)) {
+      await deps.client.terminate(child, reason).catch(() => undefined);
+    }
+    if (deps.beamline !== undefined) await cancelHpcJobsOfRun(deps.beamline, runId);
   }
-  if (deps.beamline !== undefined) await cancelHpcJobsOfRun(deps.beamline, runId);
   await cancelJobsOfRun(deps.jobs, runId);
   // A canceled model run lets go of its databank, so the next run can resume it.
   await releaseModelLocksOfRun(deps, runId);

@@ -117,6 +117,8 @@ const recordTrialSchema = z.object({
   objective: objectiveSchema,
   pruner: prunerSchema,
   metricsFile: z.string().min(1),
+  /** The step at which live pruning stopped the job (its outcome is then `canceled`). */
+  prunedAtStep: z.number().optional(),
   outcome: z
     .object({
       jobId: z.string(),
@@ -133,10 +135,11 @@ const recordTrialSchema = z.object({
  *
  * - A job that did not succeed, or never reported the objective metric, is `failed` (run
  *   FAILED); whatever it reported is still logged.
- * - Median pruning is applied **post hoc**: the trial ran to its end, and is marked `pruned`
- *   (run KILLED, tag `pruned_at_step`) when the median rule would have stopped it at some
- *   step, compared with the sweep's trials that had completed when it ended. Its value then
- *   does not count. Stopping the job while it runs (live pruning) is not built yet.
+ * - Median pruning: a running trial is looked at every `pruner.checkSeconds`
+ *   (`checkTrialPruning`) and its job canceled as soon as the median rule says so; it arrives
+ *   here `canceled` with `prunedAtStep`. A trial that ended between two looks is judged post
+ *   hoc, against the sweep's trials completed when it ended. Either way it is `pruned` (run
+ *   KILLED, tag `pruned_at_step`) and its value does not count.
  */
 export async function recordTrial(deps: SweepDeps, raw: unknown): Promise<TrialResult> {
   const input = parseInput(recordTrialSchema, raw, 'recordTrial');
@@ -166,7 +169,9 @@ export async function recordTrial(deps: SweepDeps, raw: unknown): Promise<TrialR
     trackerRunId: runId,
   };
   let result: TrialResult;
-  if (outcome.state !== 'succeeded') {
+  if (input.prunedAtStep !== undefined && outcome.state === 'canceled') {
+    result = { ...base, state: 'pruned', prunedAtStep: input.prunedAtStep };
+  } else if (outcome.state !== 'succeeded') {
     const how =
       outcome.state === 'failed' && outcome.exitCode !== undefined
         ? `exit code ${outcome.exitCode}`
@@ -272,13 +277,40 @@ async function trialRun(
   });
 }
 
+const checkPruningSchema = recordTrialSchema.omit({
+  outcome: true,
+  prunedAtStep: true,
+  params: true,
+});
+
+/**
+ * Activity: live pruning's look at a running trial. Reads what the trial has reported so far
+ * and answers the first step at which the median rule stops it (against the sweep's completed
+ * trials), or null to let it run.
+ */
+export async function checkTrialPruning(
+  deps: SweepDeps,
+  raw: unknown,
+): Promise<{ prunedAtStep: number | null }> {
+  const input = parseInput(checkPruningSchema, raw, 'checkTrialPruning');
+  if (input.pruner.kind === 'none') return { prunedAtStep: null };
+  const text = await readFile(input.metricsFile, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  });
+  const curve = curveOf(parseMetricsFile(text), input.objective.metric);
+  if (curve.length === 0) return { prunedAtStep: null };
+  const step = await prunedAtStep(deps.tracker, input, curve, '', input.objective);
+  return { prunedAtStep: step ?? null };
+}
+
 /**
  * The first step at which the median pruner would have stopped this trial, comparing it with
  * the sweep's other finished (completed, not pruned) trials; undefined when it never would.
  */
 async function prunedAtStep(
   tracker: Tracker,
-  input: z.output<typeof recordTrialSchema>,
+  input: Pick<z.output<typeof recordTrialSchema>, 'tracking' | 'pruner'>,
   curve: Curve,
   ownRunId: string,
   objective: Objective,

@@ -177,7 +177,7 @@ export function* transferHop(
       input,
     )) as HopResult;
   } catch (error) {
-    return notStarted(input, transferId, error);
+    return yield* recorded(context, input, notStarted(input, transferId, error));
   }
   const deadline = addSeconds(context.df.currentUtcDateTime, transferTimeoutSeconds);
   for (let poll = 0; status.state === 'active'; poll++) {
@@ -187,11 +187,11 @@ export function* transferHop(
         activityRetry,
         input,
       )) as HopResult;
-      return {
+      return yield* recorded(context, input, {
         ...status,
         state: 'timed_out',
         reason: `still active after ${transferTimeoutSeconds} s; canceled`,
-      };
+      });
     }
     yield context.df.createTimer(
       addSeconds(context.df.currentUtcDateTime, transferPollDelaySeconds(poll)),
@@ -203,6 +203,26 @@ export function* transferHop(
     )) as HopResult;
   }
   return status;
+}
+
+/**
+ * Records a hop's end that no transfer activity saw (not started, timed out) for the metrics;
+ * a failure to record does not change the hop's result.
+ */
+function* recorded(
+  context: OrchestrationContext,
+  input: StartTransferInput,
+  result: HopResult,
+): Generator<df.Task, HopResult, unknown> {
+  try {
+    yield context.df.callActivityWithRetry('recordTransferResult', activityRetry, {
+      ...input,
+      result,
+    });
+  } catch {
+    // Metrics only.
+  }
+  return result;
 }
 
 function notStarted(input: StartTransferInput, transferId: string, error: unknown): HopResult {

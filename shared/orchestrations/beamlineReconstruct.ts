@@ -28,6 +28,10 @@ import type { BeamlineFlow, HopResult, RetentionResult } from './beamlineTypes.j
  */
 
 const activityRetry = new RetryOptions(1000, 3);
+/** Status polls ride out a few minutes of the site's API being down (backoff 2 s doubling). */
+const pollRetry = new RetryOptions(2000, 8);
+pollRetry.backoffCoefficient = 2;
+pollRetry.maxRetryIntervalInMilliseconds = 60_000;
 
 class StepFailed extends Error {
   constructor(
@@ -52,7 +56,8 @@ export function* beamlineReconstruct(
     jobs: [],
     retention: null,
   };
-  const flow: BeamlineFlow = params.site;
+  // olcf never gets past the plan (not implemented).
+  const flow: BeamlineFlow = params.site === 'alcf' ? 'alcf' : 'nersc';
   const timed = function* <T>(
     name: string,
     work: () => Generator<df.Task, T, unknown>,
@@ -155,7 +160,11 @@ export function* beamlineReconstruct(
   return result;
 }
 
-/** Submits one HPC task and follows it until it ends (or cancels it after its time). */
+/**
+ * Submits one HPC task and follows it until it ends (or cancels it after its time). A poll that
+ * keeps failing (the site's API down for longer than the retries) cancels the job before the
+ * step fails, so nothing is left computing for a flow that stopped.
+ */
 function* hpcStep(
   context: OrchestrationContext,
   input: HpcJobInput,
@@ -167,28 +176,37 @@ function* hpcStep(
     input,
   )) as HpcStepResult;
   const deadline = addSeconds(context.df.currentUtcDateTime, hpcTimeoutSeconds);
-  for (let poll = 0; status.state === 'queued' || status.state === 'running'; poll++) {
-    if (context.df.currentUtcDateTime.getTime() >= deadline.getTime()) {
+  try {
+    for (let poll = 0; status.state === 'queued' || status.state === 'running'; poll++) {
+      if (context.df.currentUtcDateTime.getTime() >= deadline.getTime()) {
+        status = (yield context.df.callActivityWithRetry(
+          'cancelHpcJob',
+          activityRetry,
+          input,
+        )) as HpcStepResult;
+        status = {
+          ...status,
+          state: 'timed_out',
+          reason: `still running after ${hpcTimeoutSeconds} s; canceled`,
+        };
+        break;
+      }
+      yield context.df.createTimer(
+        addSeconds(context.df.currentUtcDateTime, hpcPollDelaySeconds(poll)),
+      );
       status = (yield context.df.callActivityWithRetry(
-        'cancelHpcJob',
-        activityRetry,
+        'hpcJobStatus',
+        pollRetry,
         input,
       )) as HpcStepResult;
-      status = {
-        ...status,
-        state: 'timed_out',
-        reason: `still running after ${hpcTimeoutSeconds} s; canceled`,
-      };
-      break;
     }
-    yield context.df.createTimer(
-      addSeconds(context.df.currentUtcDateTime, hpcPollDelaySeconds(poll)),
-    );
-    status = (yield context.df.callActivityWithRetry(
-      'hpcJobStatus',
-      activityRetry,
-      input,
-    )) as HpcStepResult;
+  } catch (error) {
+    try {
+      yield context.df.callActivityWithRetry('cancelHpcJob', activityRetry, input);
+    } catch {
+      // The cancel failing too is reported with the poll's error; the run's cancel retries it.
+    }
+    throw error;
   }
   jobs.push(status);
   return status;

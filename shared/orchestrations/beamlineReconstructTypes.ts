@@ -14,10 +14,13 @@ export const reconstructParamsSchema = z
   .object({
     /** The beamline YAML, inside the host's sources root (as for the `beamline` pipeline). */
     config: z.string().min(1, 'must not be empty').max(1024),
-    site: z.enum(hpcSiteNames, { error: `must be one of ${hpcSiteNames.join(', ')}` }),
+    /** `olcf` is accepted to be refused as not implemented (the seed lists it). */
+    site: z.enum([...hpcSiteNames, 'olcf'], { error: `must be one of ${hpcSiteNames.join(', ')}` }),
     /** The raw file, written the way the config writes roots. */
     path: z.string().min(1, 'must not be empty').max(4096),
     endpoint: z.string().min(1).max(63).optional(),
+    /** Export-controlled data never goes to an off-site endpoint (a config pattern also marks it). */
+    exportControlled: z.boolean().optional(),
   })
   .strict();
 export type ReconstructParams = z.infer<typeof reconstructParamsSchema>;
@@ -77,7 +80,10 @@ export function hpcPollDelaySeconds(poll: number): number {
 /** An HPC job still running after this long is canceled and stops the flow. */
 export const hpcTimeoutSeconds = 48 * 3600;
 
-/** The instance id of a reconstruction sub-orchestration of a dispatch run. */
+/**
+ * The instance id of a reconstruction sub-orchestration of a dispatch run: `:` never appears
+ * in a run id, so no run a user names can collide with it.
+ */
 export function reconstructInstanceId(runId: string, site: string): string {
-  return `${runId}-${site}`;
+  return `${runId}:${site}`;
 }

@@ -56,36 +56,45 @@ export function* beamlineTestTransfers(
     config: params.config,
   })) as TransferProbe;
   const hops: ProbeHopReport[] = [];
-  for (const [hopIndex, hop] of probe.hops.entries()) {
-    context.df.setCustomStatus({ phase: 'transfer', hop: hopIndex, from: hop.from, to: hop.to });
-    const result = yield* transferHop(context, {
-      runId,
-      config: params.config,
-      hopIndex,
-      hop,
-      flow: 'test_transfers',
-    });
-    let check: ProbeCheck | null = null;
-    if (result.state === 'succeeded') {
-      check = (yield context.df.callActivityWithRetry('checkTransferProbe', activityRetry, {
+  // Every endpoint the probe may have reached, the one a failed hop aimed at included.
+  const attempted = new Set<string>(probe.hops.slice(0, 1).map((hop) => hop.from));
+  let broke: Error | undefined;
+  try {
+    for (const [hopIndex, hop] of probe.hops.entries()) {
+      context.df.setCustomStatus({ phase: 'transfer', hop: hopIndex, from: hop.from, to: hop.to });
+      attempted.add(hop.to);
+      const result = yield* transferHop(context, {
         runId,
         config: params.config,
-        endpoint: hop.to,
-        probe,
-      })) as ProbeCheck;
+        hopIndex,
+        hop,
+        flow: 'test_transfers',
+      });
+      let check: ProbeCheck | null = null;
+      if (result.state === 'succeeded') {
+        check = (yield context.df.callActivityWithRetry('checkTransferProbe', activityRetry, {
+          runId,
+          config: params.config,
+          endpoint: hop.to,
+          probe,
+        })) as ProbeCheck;
+      }
+      const passed = check !== null && check.present && check.checksumMatches;
+      hops.push({ ...result, passed, check });
+      if (!passed) break;
     }
-    const passed = check !== null && check.present && check.checksumMatches;
-    hops.push({ ...result, passed, check });
-    if (!passed) break;
+  } catch (error) {
+    broke = error instanceof Error ? error : new Error(String(error));
   }
+  // Cleaned up whatever happened above; an error there is raised after it.
   context.df.setCustomStatus({ phase: 'cleanup' });
-  const reached = [probe.hops[0]?.from, ...hops.filter((h) => h.check?.present).map((h) => h.to)];
   const cleanedUp = (yield context.df.callActivityWithRetry('removeTransferProbe', activityRetry, {
     runId,
     config: params.config,
     probe,
-    endpoints: reached.filter((e): e is string => e !== undefined),
+    endpoints: [...attempted],
   })) as string[];
+  if (broke !== undefined) throw broke;
   const result: TestTransfersResult = {
     probe: probe.path,
     passed: hops.length === probe.hops.length && hops.every((h) => h.passed),

@@ -26,6 +26,15 @@ export interface JobStepRequest {
   keepOnBackend?: boolean;
 }
 
+/**
+ * Looks at a running job between polls (a sweep's median pruner reading the trial's metrics so
+ * far): `check` returns a reason to stop it, or undefined to let it run.
+ */
+export interface JobWatch {
+  everySeconds: number;
+  check: () => Generator<df.Task, string | undefined, unknown>;
+}
+
 export interface JobOutcome {
   jobId: string;
   state: 'succeeded' | 'failed' | 'canceled' | 'timed_out';
@@ -36,9 +45,13 @@ export interface JobOutcome {
 const defaultTimeoutSeconds = 24 * 3600;
 const watcherGraceSeconds = 120;
 
+/** How long a job stopped by its watch gets to report its end before the flow goes on. */
+const stopGraceSeconds = 60;
+
 export function* runJobAndWait(
   context: OrchestrationContext,
   request: JobStepRequest,
+  watch?: JobWatch,
 ): Generator<df.Task, JobOutcome, unknown> {
   const { keepOnBackend, ...launch } = request;
   // A sub-orchestration waits for its own jobs: the end event must be raised on it.
@@ -53,22 +66,65 @@ export function* runJobAndWait(
   const deadline = addSeconds(context.df.currentUtcDateTime, timeoutSeconds);
   const timer = context.df.createTimer(deadline);
   const ended = context.df.waitForExternalEvent(`job:${jobId}`);
-  const winner = yield context.df.Task.any([ended, timer]);
-  let outcome: JobOutcome;
-  if (winner === ended) {
-    timer.cancel();
-    const event = ended.result as Omit<JobOutcome, 'jobId'>;
-    outcome = { jobId, state: event.state };
-    if (event.exitCode !== undefined) outcome.exitCode = event.exitCode;
-    if (event.message !== undefined) outcome.message = event.message;
-  } else {
-    yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
-    outcome = { jobId, state: 'timed_out', message: `no end reported within ${timeoutSeconds} s` };
+  let outcome: JobOutcome | undefined;
+  while (outcome === undefined) {
+    // A task that completed while the orchestrator waited on something else never wakes a
+    // Task.any built afterwards (durable-functions only notifies a task's latest parent), so
+    // an end that already arrived is taken as it is.
+    if (ended.isCompleted) {
+      timer.cancel();
+      outcome = outcomeOf(jobId, ended.result as Omit<JobOutcome, 'jobId'>);
+      break;
+    }
+    const nextCheck =
+      watch === undefined
+        ? undefined
+        : addSeconds(context.df.currentUtcDateTime, watch.everySeconds);
+    const tick =
+      nextCheck === undefined || nextCheck.getTime() >= deadline.getTime()
+        ? undefined
+        : context.df.createTimer(nextCheck);
+    const winner = yield context.df.Task.any(
+      tick === undefined ? [ended, timer] : [ended, timer, tick],
+    );
+    if (winner === ended) {
+      timer.cancel();
+      tick?.cancel();
+      outcome = outcomeOf(jobId, ended.result as Omit<JobOutcome, 'jobId'>);
+    } else if (winner === timer) {
+      tick?.cancel();
+      yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
+      outcome = {
+        jobId,
+        state: 'timed_out',
+        message: `no end reported within ${timeoutSeconds} s`,
+      };
+    } else if (watch !== undefined) {
+      const reason = yield* watch.check();
+      if (reason === undefined) continue;
+      timer.cancel();
+      yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
+      // Its end event is awaited (briefly), so it is not raised on a finished orchestration.
+      if (!ended.isCompleted) {
+        const grace = context.df.createTimer(
+          addSeconds(context.df.currentUtcDateTime, stopGraceSeconds),
+        );
+        if ((yield context.df.Task.any([ended, grace])) === ended) grace.cancel();
+      }
+      outcome = { jobId, state: 'canceled', message: reason };
+    }
   }
   yield context.df.callActivity('collectJobLogs', {
     runId: request.runId,
     jobId,
     ...(keepOnBackend === true ? { keepOnBackend: true } : {}),
   });
+  return outcome;
+}
+
+function outcomeOf(jobId: string, event: Omit<JobOutcome, 'jobId'>): JobOutcome {
+  const outcome: JobOutcome = { jobId, state: event.state };
+  if (event.exitCode !== undefined) outcome.exitCode = event.exitCode;
+  if (event.message !== undefined) outcome.message = event.message;
   return outcome;
 }

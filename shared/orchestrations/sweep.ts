@@ -3,7 +3,7 @@ import { RetryOptions, type OrchestrationContext } from 'durable-functions';
 import { suggestTrial } from '../domain/sweep/samplers.js';
 import { dryRunSweepSpec, type SweepSpec, type TrialRecord } from '../domain/sweep/searchSpace.js';
 import { addSeconds } from '../domain/time.js';
-import { runJobAndWait, type JobOutcome } from './jobs.js';
+import { runJobAndWait, type JobOutcome, type JobWatch } from './jobs.js';
 import {
   trialInstanceId,
   trialStepId,
@@ -99,7 +99,11 @@ export function* sweep(context: OrchestrationContext): Generator<df.Task, SweepO
       }
       if (running.length === 0) break;
       context.df.setCustomStatus(progress(finished, running.length, spec.budget.maxTrials));
-      const winner = (yield context.df.Task.any(running.map((r) => r.task))) as df.Task;
+      // A trial that ended while the sweep waited on another is taken as it is: a Task.any
+      // built after a task completed is never woken by it.
+      const winner =
+        running.find((r) => r.task.isCompleted)?.task ??
+        ((yield context.df.Task.any(running.map((r) => r.task))) as df.Task);
       const at = running.findIndex((r) => r.task === winner);
       const [done] = running.splice(at, 1);
       if (done === undefined) throw new Error('Task.any returned a task the sweep did not start');
@@ -182,25 +186,56 @@ export function* sweepTrial(
       index: input.index,
       params: input.params,
     })) as PreparedTrial;
-    outcome = yield* runJobAndWait(context, {
-      runId: input.runId,
-      stepId: trialStepId(input.index),
-      attempt: 1,
-      spec: {
-        ...input.job,
-        env: {
-          ...input.job.env,
-          BATON_PARAMS: JSON.stringify(input.params),
-          BATON_METRICS_FILE: prepared.metricsFile,
-          BATON_TRIAL: String(input.index),
+    // Live pruning: between polls, the median rule looks at what the trial reported so far.
+    let prunedAtStep: number | undefined;
+    const pruner = input.pruner;
+    const watch: JobWatch | undefined =
+      pruner.kind === 'median'
+        ? {
+            everySeconds: pruner.checkSeconds,
+            check: function* () {
+              const look = (yield context.df.callActivityWithRetry(
+                'checkTrialPruning',
+                activityRetry,
+                {
+                  runId: input.runId,
+                  index: input.index,
+                  tracking: input.tracking,
+                  objective: input.objective,
+                  pruner,
+                  metricsFile: prepared.metricsFile,
+                },
+              )) as { prunedAtStep: number | null };
+              if (look.prunedAtStep === null) return undefined;
+              prunedAtStep = look.prunedAtStep;
+              return `pruned at step ${look.prunedAtStep}: below the median of completed trials`;
+            },
+          }
+        : undefined;
+    outcome = yield* runJobAndWait(
+      context,
+      {
+        runId: input.runId,
+        stepId: trialStepId(input.index),
+        attempt: 1,
+        spec: {
+          ...input.job,
+          env: {
+            ...input.job.env,
+            BATON_PARAMS: JSON.stringify(input.params),
+            BATON_METRICS_FILE: prepared.metricsFile,
+            BATON_TRIAL: String(input.index),
+          },
+          cwd: prepared.cwd,
         },
-        cwd: prepared.cwd,
       },
-    });
+      watch,
+    );
     return (yield context.df.callActivityWithRetry('recordTrial', activityRetry, {
       ...input,
       metricsFile: prepared.metricsFile,
       outcome,
+      ...(prunedAtStep === undefined ? {} : { prunedAtStep }),
     })) as TrialResult;
   } catch (error) {
     return {

@@ -351,7 +351,7 @@ describe('beamline example: drop a file into the landing folder', () => {
     assert.equal((await runView(runId)).status, 'canceled');
   });
 
-  it('refuses an unknown flow and a bad site, naming them', async () => {
+  it('refuses an unknown flow, a bad site, and OLCF as not implemented', async () => {
     const unknown = await api<{ error: { message: string } }>(
       `${host.url}/api/flows/reprocess`,
       'POST',
@@ -362,9 +362,79 @@ describe('beamline example: drop a file into the landing folder', () => {
     const site = await api<{ error: { message: string; field?: string } }>(
       `${host.url}/api/flows/reconstruct`,
       'POST',
-      { config: 'beamline.yaml', site: 'olcf', path: 'endpoints/nersc832/x.h5' },
+      { config: 'beamline.yaml', site: 'summit', path: 'endpoints/nersc832/x.h5' },
     );
     assert.equal(site.status, 400);
     assert.match(site.body.error.message, /params\.site/);
+    const olcf = await startFlow('reconstruct', {
+      config: 'beamline.yaml',
+      site: 'olcf',
+      path: 'endpoints/nersc832/x.h5',
+    });
+    const view = await ended(olcf);
+    assert.equal(view.status, 'failed');
+    assert.match(view.error ?? '', /HPC site "olcf": not implemented/);
+  });
+
+  it('reconstructs at ALCF: the raw file copied from data832 to alcf832 first', async () => {
+    await writeFile(at('data832', 'scan_9004.h5'), 'raw for ALCF\n'.repeat(50));
+    const runId = await startFlow('reconstruct', {
+      config: 'beamline.yaml',
+      site: 'alcf',
+      path: 'endpoints/data832/scan_9004.h5',
+    });
+    const view = await ended<ReconstructionResult>(runId, 90_000);
+    assert.equal(view.status, 'completed', view.error);
+    assert.deepEqual(
+      view.output?.steps.map((step) => step.name),
+      [
+        'plan',
+        'transfer data832 → alcf832',
+        'reconstruct',
+        'multi_resolution',
+        'transfer alcf832_scratch → data832 (rec_scan_9004)',
+        'transfer alcf832_scratch → data832 (rec_scan_9004.zarr)',
+        'retention',
+      ],
+    );
+    assert.ok(existsSync(at('alcf832', 'scan_9004.h5')), 'staged at the site');
+    assert.ok(existsSync(at('data832', 'rec_scan_9004/slice_0000.tif')));
+    // The staged raw copy at alcf832 is pruned after 7 days, like its scratch outputs.
+    const entries = view.output?.retention?.entries ?? [];
+    assert.ok(entries.some((e) => e.endpoint === 'alcf832' && e.path === 'scan_9004.h5'));
+  });
+
+  it('never sends an export-controlled file to an off-site HPC site', async () => {
+    await mkdir(at('data832', 'restricted'), { recursive: true });
+    await writeFile(at('data832', 'restricted/scan_9005.h5'), 'controlled');
+    for (const body of [
+      { site: 'alcf', path: 'endpoints/data832/restricted/scan_9005.h5' },
+      { site: 'nersc', path: 'endpoints/data832/scan_9004.h5', exportControlled: true },
+    ]) {
+      const runId = await startFlow('reconstruct', { config: 'beamline.yaml', ...body });
+      const view = await ended(runId);
+      assert.equal(view.status, 'failed');
+      assert.match(view.error ?? '', /export-controlled .* is off-site/);
+    }
+    assert.equal(existsSync(at('alcf832', 'restricted/scan_9005.h5')), false);
+  });
+
+  it('starts one run per landed file, even for identical files landing together; never for probes', async () => {
+    const runsOf = async (): Promise<RunView[]> =>
+      (await api<RunView[]>(`${host.url}/api/runs?pipeline=beamline&limit=500`)).body;
+    const before = (await runsOf()).length;
+    const same = 'a dark frame, byte for byte the same\n';
+    await mkdir(landing('darks'), { recursive: true });
+    await writeFile(landing('darks/dark_a.h5'), same);
+    await writeFile(landing('darks/dark_b.h5'), same);
+    const started = await waitFor('two runs for the two dark frames', async () => {
+      const runs = await runsOf();
+      return runs.length >= before + 2 ? runs : undefined;
+    });
+    const darks = started.filter((r) => JSON.stringify(r).includes('landing/bl832/darks/dark_'));
+    assert.equal(darks.length, 2);
+    for (const run of darks) assert.equal((await ended(run.runId)).status, 'completed');
+    // The test-transfers probes landed in the same folder and started nothing.
+    assert.ok(!(await runsOf()).some((r) => JSON.stringify(r).includes('baton-probe')));
   });
 });

@@ -63,6 +63,63 @@ describe('sweeps on a live local host', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
+  it('stops a poor trial while it runs (live median pruning) and cancels its job', async () => {
+    // Trials report `loss = x` every step (1, 2 and 1.5 complete: none is worse than the median
+    // of those before it); x = 9 is far worse than the three completed before
+    // it, and would run for 40 s unless the pruner's look (every second) stops it.
+    const script = [
+      "const { appendFileSync } = require('node:fs');",
+      'const { x } = JSON.parse(process.env.BATON_PARAMS);',
+      'const pause = x >= 9 ? 2000 : 20;',
+      'let step = 0;',
+      'const report = () => {',
+      '  appendFileSync(process.env.BATON_METRICS_FILE, JSON.stringify({ step, loss: x }) + "\\n");',
+      '  if (++step < 20) setTimeout(report, pause);',
+      '};',
+      'report();',
+    ].join('\n');
+    const view = await runToEnd<RunView>(
+      host.url,
+      {
+        pipeline: 'sweep',
+        params: {
+          experiment: 'sweep-live-pruning',
+          space: { x: { type: 'choice', values: [1, 2, 1.5, 9] } },
+          objective: { metric: 'loss', direction: 'minimize' },
+          budget: { maxTrials: 4 },
+          parallelism: 1,
+          sampler: { kind: 'grid' },
+          pruner: { kind: 'median', warmupSteps: 1, minTrials: 2, checkSeconds: 1 },
+          trial: { argv: ['node', '-e', script], timeoutSeconds: 120 },
+        },
+      },
+      120_000,
+    );
+    assert.equal(view.status, 'completed', JSON.stringify(view));
+    const output = view.output;
+    assert.ok(output);
+    assert.equal(output.completed, 3, JSON.stringify(output));
+    assert.equal(output.pruned, 1);
+    assert.deepEqual(output.best.params, { x: 1 });
+
+    const { tracker } = host.services;
+    const [pruned] = await tracker.searchRuns({
+      experimentIds: [output.tracking.experimentId],
+      filter: { parentRunId: output.tracking.sweepRunId, tags: { state: 'pruned' } },
+    });
+    assert.ok(pruned, 'the x = 9 trial is tracked as pruned');
+    assert.equal(pruned.params.x, '9');
+    assert.equal(pruned.status, 'KILLED');
+    const record = await tracker.getRun(pruned.runId);
+    const reported = record.metricHistory.loss?.length ?? 0;
+    assert.ok(reported < 20, `stopped early: ${reported} of 20 steps reported`);
+    // Its job was canceled on the backend, not left to finish.
+    const jobs = (await host.services.state.query<JobRecord>(jobsCollection, { pk: view.runId }))
+      .map((doc) => doc.body)
+      .filter((job) => job.state === 'canceled');
+    assert.equal(jobs.length, 1, 'one canceled trial job');
+  });
+
   it('runs 6 random trials, 2 at a time, each a tracked child of the sweep; reports the best', async () => {
     const view = await runToEnd<RunView>(
       host.url,

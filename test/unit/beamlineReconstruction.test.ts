@@ -14,7 +14,7 @@ const example = parseBeamlineConfig(exampleText, 'beamline.yaml');
 
 describe('planReconstruction', () => {
   it('NERSC reads the raw file at its home and writes rec_<stem>/ and .zarr at scratch', () => {
-    const plan = planReconstruction(example, 'nersc', { endpoint: 'spot832', path: '2026/a.h5' });
+    const plan = planReconstruction(example, 'nersc', { endpoint: 'nersc832', path: '2026/a.h5' });
     assert.deepEqual(plan.raw, { endpoint: 'nersc832', path: '2026/a.h5' });
     assert.equal(plan.stage, null);
     assert.deepEqual(plan.tiff, { endpoint: 'nersc832_scratch', path: '2026/rec_a' });
@@ -31,6 +31,12 @@ describe('planReconstruction', () => {
         ['nersc832_scratch', '2026/rec_a.zarr', true, 14],
       ],
     );
+  });
+
+  it('copies a raw file named elsewhere to the site first', () => {
+    const plan = planReconstruction(example, 'nersc', { endpoint: 'data832', path: 'c.h5' });
+    assert.deepEqual(plan.stage, { from: 'data832', to: 'nersc832', path: 'c.h5' });
+    assert.deepEqual(plan.siteRaw, { endpoint: 'nersc832', path: 'c.h5' });
   });
 
   it('ALCF stages the raw file from beamline storage and prunes its raw copy too', () => {

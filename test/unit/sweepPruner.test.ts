@@ -9,6 +9,7 @@ const medianPruner = (warmupSteps = 0, minTrials = 3): PrunerConfig => ({
   kind: 'median',
   warmupSteps,
   minTrials,
+  checkSeconds: 5,
 });
 
 /** A curve reporting `values` at steps 0, 1, 2 … (or at the given stride). */

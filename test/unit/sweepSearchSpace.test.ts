@@ -146,7 +146,12 @@ describe('sweep spec validation', () => {
     const grid = parseSweepSpec({ ...exampleSpec, sampler: { kind: 'grid' } });
     assert.deepEqual(grid.sampler, { kind: 'grid', gridPoints: 5 });
     const median = parseSweepSpec({ ...exampleSpec, pruner: { kind: 'median' } });
-    assert.deepEqual(median.pruner, { kind: 'median', warmupSteps: 0, minTrials: 5 });
+    assert.deepEqual(median.pruner, {
+      kind: 'median',
+      warmupSteps: 0,
+      minTrials: 5,
+      checkSeconds: 5,
+    });
   });
 
   it('names the field of each mistake', () => {

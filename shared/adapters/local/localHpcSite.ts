@@ -1,7 +1,7 @@
 import { BatonError } from '../../domain/errors.js';
 import type { ComputeBackend, JobStatus } from '../../ports/compute.js';
 import type { HpcController, HpcJobRequest, HpcJobState, HpcJobStatus } from '../../ports/hpc.js';
-import { validateHpcJobId, validateHpcRequest, type HpcTask } from '../hpcJobs.js';
+import { validateHpcJobId, validateLocalPath, type HpcTask } from '../hpcJobs.js';
 
 export interface LocalHpcSiteOptions {
   /** The name it reports (default `local`; `nersc` when NERSC's scripts run here). */
@@ -61,11 +61,19 @@ export class LocalHpcSite implements HpcController {
 
   private async launch(task: HpcTask, request: HpcJobRequest): Promise<HpcJobStatus> {
     await Promise.resolve();
-    const valid = validateHpcRequest(request);
+    validateHpcJobId(request.jobId);
+    const valid = {
+      ...request,
+      input: validateLocalPath(request.input, 'input'),
+      output: validateLocalPath(request.output, 'output'),
+    };
     const template =
       task === 'reconstruct' ? this.options.reconstruct : this.options.multiResolution;
+    // One pass, so a path that itself contains "{output}" is not substituted again.
     const argv = template.map((arg) =>
-      arg.replaceAll('{input}', valid.input).replaceAll('{output}', valid.output),
+      arg.replace(/\{(input|output)\}/g, (_, key: string) =>
+        key === 'input' ? valid.input : valid.output,
+      ),
     );
     const env: Record<string, string> = { BATON_HPC_TASK: task };
     for (const [key, value] of Object.entries(valid.options ?? {})) {

@@ -8,9 +8,10 @@ import type { FileAtEndpoint, HpcSite, TransferHop } from './dispatch.js';
  * `nersc_recon_flow` and `alcf_recon_flow`). Pure.
  *
  * Rules chosen (where the seed is silent):
- * - NERSC reads the raw file where `send_to_nersc` put it (`hpc.nersc.endpoint`, the raw data's
- *   home); ALCF first copies it from beamline storage (`new_file.destination`) to
- *   `hpc.alcf.endpoint`.
+ * - The raw file is read where it is named; when that is not the site's endpoint it is copied
+ *   there first. The dispatcher names NERSC's copy at `hpc.nersc.endpoint` (where
+ *   `send_to_nersc` put it: no copy) and ALCF's at beamline storage (copied to
+ *   `hpc.alcf.endpoint`).
  * - The site writes the TIFF slices to `rec_<stem>/` and the multi-resolution (Zarr) pyramid
  *   to `rec_<stem>.zarr/` beside the raw file's relative path, at the site's `scratch`
  *   endpoint; both are copied back to beamline storage at the same relative paths (so a
@@ -31,7 +32,7 @@ export interface ReconstructionPlan {
   site: HpcSite;
   siteEndpoint: string;
   scratch: string;
-  /** Where the raw file is read (beamline storage for ALCF, the home for NERSC). */
+  /** Where the raw file is read (as named: the dispatcher names beamline storage for ALCF, the home for NERSC). */
   raw: FileAtEndpoint;
   /** The copy to the site before reconstruction (ALCF); null when the raw file is there. */
   stage: TransferHop | null;
@@ -65,10 +66,7 @@ export function planReconstruction(
   }
   const destination = config.new_file.destination;
   const siteEndpoint = settings.endpoint;
-  const raw: FileAtEndpoint =
-    site === 'alcf'
-      ? { endpoint: destination, path: file.path }
-      : { endpoint: siteEndpoint, path: file.path };
+  const raw: FileAtEndpoint = { endpoint: file.endpoint, path: file.path };
   const stage: TransferHop | null =
     raw.endpoint === siteEndpoint
       ? null
