@@ -57,7 +57,29 @@ var names = {
 var cosmosDatabaseName = 'baton'
 // One container per StateStore collection; every document's partition key is its `pk` field
 // (runs and jobs: the run id, so a run's documents share a partition; system docs: their id).
-var cosmosContainers = ['runs', 'jobs', 'system', 'landed-files', 'datasets', 'tasks', 'taskJobs', 'scheduler', 'retention', 'modelStates', 'modelRunLocks']
+// Every collection of shared/app/stateCollections.ts (test/unit/infraSettings.test.ts compares).
+var cosmosContainers = [
+  'runs'
+  'jobs'
+  'system'
+  'landed-files'
+  'datasets'
+  'tasks'
+  'taskJobs'
+  'scheduler'
+  'retention'
+  'modelStates'
+  'modelRunLocks'
+  'trackerExperiments'
+  'trackerRuns'
+  'trackerRunIndex'
+  'trackerMetrics'
+  'catalogue'
+  'beamlineRetention'
+  'beamlinePruneAudit'
+  'beamlineTransfers'
+  'hpcJobs'
+]
 var lakeFileSystems = ['lake', 'landing']
 var queues = ['launch-job', 'job-events', 'schedule-tasks']
 

@@ -19,6 +19,11 @@ const epochs = Math.trunc(Number(params.epochs ?? 50));
 const l2 = Number(params.l2 ?? 0);
 const initSeed = Math.trunc(Number(params.seed ?? 7));
 const metricsFile = process.env.BATON_METRICS_FILE ?? 'metrics.jsonl';
+// On a container backend the trial has no folder shared with the host: it reports each epoch
+// on its output as `baton-metric <json>` lines instead (BATON_METRICS_STDOUT=1).
+const metricsOnStdout = process.env.BATON_METRICS_STDOUT === '1';
+const report = (line) =>
+  metricsOnStdout ? console.log(`baton-metric ${line}`) : appendFileSync(metricsFile, `${line}\n`);
 if (!(lr > 0) || !(epochs >= 1) || !(l2 >= 0)) {
   console.error(`bad hyper-parameters: ${JSON.stringify(params)}`);
   process.exit(2);
@@ -74,7 +79,7 @@ function evaluate(w, b, { xs, ys }) {
 const initRng = rng(initSeed);
 const w = Array.from({ length: features }, () => gaussian(initRng) * 0.5);
 let b = 0;
-writeFileSync(metricsFile, '');
+if (!metricsOnStdout) writeFileSync(metricsFile, '');
 for (let epoch = 0; epoch < epochs; epoch++) {
   const gw = new Array(features).fill(0);
   let gb = 0;
@@ -88,9 +93,8 @@ for (let epoch = 0; epoch < epochs; epoch++) {
   b -= lr * (gb / train.xs.length);
   const t = evaluate(w, b, train);
   const v = evaluate(w, b, val);
-  appendFileSync(
-    metricsFile,
-    `${JSON.stringify({ step: epoch, train_loss: t.loss, val_loss: v.loss, val_accuracy: v.accuracy })}\n`,
+  report(
+    JSON.stringify({ step: epoch, train_loss: t.loss, val_loss: v.loss, val_accuracy: v.accuracy }),
   );
 }
 const final = evaluate(w, b, val);

@@ -12,7 +12,8 @@ export interface Heartbeat {
   beats: number;
 }
 
-const collection = 'system';
+export const systemCollection = 'system';
+const collection = systemCollection;
 const id = 'heartbeat';
 
 export async function recordHeartbeat(deps: {

@@ -3,7 +3,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { bestTrialQuery, runIdSchema } from '../domain/runFilter.js';
-import { curveOf, finalValue, parseMetricsFile } from '../domain/sweep/metricsFile.js';
+import {
+  curveOf,
+  finalValue,
+  metricsFromOutput,
+  parseMetricsFile,
+} from '../domain/sweep/metricsFile.js';
+import { jobIdFor } from '../domain/jobIds.js';
 import { shouldPrune, type Curve } from '../domain/sweep/pruner.js';
 import {
   choiceValueSchema,
@@ -14,8 +20,11 @@ import {
 } from '../domain/sweep/searchSpace.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
+import type { ComputeBackend } from '../ports/compute.js';
+import type { LogStore } from '../ports/logStore.js';
 import type { EndStatus, Tracker } from '../ports/tracker.js';
 import type { JobOutcome } from '../orchestrations/jobs.js';
+import { trialStepId } from '../orchestrations/sweepTypes.js';
 import type {
   PreparedTrial,
   SweepBest,
@@ -35,10 +44,25 @@ export interface SweepDeps {
   /** The compute backend's work root (trial folders must be inside it: they are job cwds). */
   workRoot: string;
   clock: Clock;
+  /**
+   * Whether trial jobs share this host's folders (the local process backend): then a trial
+   * has a folder and a metrics file; otherwise (containers) it reports on its output.
+   */
+  sharedFolders: boolean;
+  /** Trial output, for trials that report on it: the job's live output and its collected log. */
+  compute: Pick<ComputeBackend, 'logs'>;
+  logs: Pick<LogStore, 'read'>;
 }
 
 export function sweepDepsOf(services: Services): SweepDeps {
-  return { tracker: services.tracker, workRoot: services.config.stateDir, clock: services.clock };
+  return {
+    tracker: services.tracker,
+    workRoot: services.config.stateDir,
+    clock: services.clock,
+    sharedFolders: services.config.BATON_COMPUTE === 'local',
+    compute: services.compute,
+    logs: services.logs,
+  };
 }
 
 /** Tags that find a sweep's runs again (user tags: `baton.` is the adapters'). */
@@ -100,6 +124,7 @@ export function trialFolder(runId: string, index: number): string {
  */
 export async function prepareTrial(deps: SweepDeps, raw: unknown): Promise<PreparedTrial> {
   const input = parseInput(prepareTrialSchema, raw, 'prepareTrial');
+  if (!deps.sharedFolders) return {};
   const cwd = trialFolder(input.runId, input.index);
   const dir = path.join(deps.workRoot, ...cwd.split('/'));
   await mkdir(dir, { recursive: true });
@@ -116,7 +141,8 @@ const recordTrialSchema = z.object({
   tracking: z.object({ experimentId: z.string(), sweepRunId: runIdSchema }),
   objective: objectiveSchema,
   pruner: prunerSchema,
-  metricsFile: z.string().min(1),
+  /** Absent: the trial reported on its output (`baton-metric` lines). */
+  metricsFile: z.string().min(1).optional(),
   /** The step at which live pruning stopped the job (its outcome is then `canceled`). */
   prunedAtStep: z.number().optional(),
   outcome: z
@@ -145,10 +171,14 @@ export async function recordTrial(deps: SweepDeps, raw: unknown): Promise<TrialR
   const input = parseInput(recordTrialSchema, raw, 'recordTrial');
   const { tracker } = deps;
   const outcome = input.outcome as JobOutcome;
-  const text = await readFile(input.metricsFile, 'utf8').catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw error;
-  });
+  const text =
+    input.metricsFile === undefined
+      ? metricsFromOutput(
+          (await deps.logs.read(input.runId, { step: trialStepId(input.index) })).map(
+            (line) => line.message,
+          ),
+        )
+      : await readMetricsFile(input.metricsFile);
   const report = parseMetricsFile(text);
   const curve = curveOf(report, input.objective.metric);
   const lastValue = finalValue(curve);
@@ -277,6 +307,13 @@ async function trialRun(
   });
 }
 
+async function readMetricsFile(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  });
+}
+
 const checkPruningSchema = recordTrialSchema.omit({
   outcome: true,
   prunedAtStep: true,
@@ -294,10 +331,16 @@ export async function checkTrialPruning(
 ): Promise<{ prunedAtStep: number | null }> {
   const input = parseInput(checkPruningSchema, raw, 'checkTrialPruning');
   if (input.pruner.kind === 'none') return { prunedAtStep: null };
-  const text = await readFile(input.metricsFile, 'utf8').catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw error;
-  });
+  const text =
+    input.metricsFile === undefined
+      ? metricsFromOutput(
+          (
+            await deps.compute.logs(jobIdFor(input.runId, trialStepId(input.index), 1), {
+              tail: 10_000,
+            })
+          ).split('\n'),
+        )
+      : await readMetricsFile(input.metricsFile);
   const curve = curveOf(parseMetricsFile(text), input.objective.metric);
   if (curve.length === 0) return { prunedAtStep: null };
   const step = await prunedAtStep(deps.tracker, input, curve, '', input.objective);

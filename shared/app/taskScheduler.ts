@@ -30,7 +30,7 @@ import { cancelActiveJobs, moveTask, updateJob } from './tasks.js';
  * for another tick later instead of waiting, so no request is lost.
  */
 
-const leaseCollection = 'scheduler';
+export const leaseCollection = 'scheduler';
 const leaseId = 'tick-lease';
 /** Long enough for a tick over 10⁵ jobs; a host killed mid-tick blocks ticks this long at most. */
 const leaseSeconds = 60;

@@ -203,7 +203,9 @@ export function* sweepTrial(
                   tracking: input.tracking,
                   objective: input.objective,
                   pruner,
-                  metricsFile: prepared.metricsFile,
+                  ...(prepared.metricsFile === undefined
+                    ? {}
+                    : { metricsFile: prepared.metricsFile }),
                 },
               )) as { prunedAtStep: number | null };
               if (look.prunedAtStep === null) return undefined;
@@ -223,17 +225,20 @@ export function* sweepTrial(
           env: {
             ...input.job.env,
             BATON_PARAMS: JSON.stringify(input.params),
-            BATON_METRICS_FILE: prepared.metricsFile,
+            // A trial without a shared folder (a container) reports on its output instead.
+            ...(prepared.metricsFile === undefined
+              ? { BATON_METRICS_STDOUT: '1' }
+              : { BATON_METRICS_FILE: prepared.metricsFile }),
             BATON_TRIAL: String(input.index),
           },
-          cwd: prepared.cwd,
+          ...(prepared.cwd === undefined ? {} : { cwd: prepared.cwd }),
         },
       },
       watch,
     );
     return (yield context.df.callActivityWithRetry('recordTrial', activityRetry, {
       ...input,
-      metricsFile: prepared.metricsFile,
+      ...(prepared.metricsFile === undefined ? {} : { metricsFile: prepared.metricsFile }),
       outcome,
       ...(prunedAtStep === undefined ? {} : { prunedAtStep }),
     })) as TrialResult;

@@ -62,8 +62,10 @@ export interface SweepTrialInput {
 
 /** Where a trial runs (`prepareTrial`): its folder, relative to the work root, and metrics file. */
 export interface PreparedTrial {
-  cwd: string;
-  metricsFile: string;
+  /** The trial's folder (the job's cwd) on a local backend; none on a container backend. */
+  cwd?: string;
+  /** The metrics file on a local backend; absent when the trial reports on its output. */
+  metricsFile?: string;
 }
 
 /** What became of one trial (`recordTrial`, returned by `sweepTrial`). */

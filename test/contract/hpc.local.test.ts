@@ -34,6 +34,7 @@ runHpcContract('LocalHpcSite (LocalProcessBackend)', async () => {
     }),
     inputs: { ok: `${root}/raw/scan.h5`, fail: `${root}/raw/fail.h5`, slow: `${root}/raw/slow.h5` },
     output: `${root}/out`,
+    pathsAsArgv: true,
     started: async () => (await readdir(jobs)).length,
     cleanup: () => rm(root, { recursive: true, force: true }),
   };

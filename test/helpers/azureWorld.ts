@@ -1,3 +1,4 @@
+import { stateCollections } from '../../shared/app/stateCollections.js';
 import { HostFolderStaging } from '../../shared/adapters/local/hostFolderStaging.js';
 import { StateStoreTracker } from '../../shared/adapters/local/stateStoreTracker.js';
 import { randomUUID } from 'node:crypto';
@@ -42,16 +43,7 @@ export interface AzureWorld {
   stop(): Promise<void>;
 }
 
-export const azureCollections = [
-  'runs',
-  'jobs',
-  'system',
-  'landed-files',
-  'datasets',
-  'tasks',
-  'taskJobs',
-  'scheduler',
-];
+export const azureCollections = stateCollections;
 
 export async function startAzureWorld(
   options: { maxDeliveryCount?: number; lockDurationMs?: number } = {},

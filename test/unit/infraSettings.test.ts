@@ -1,3 +1,4 @@
+import { stateCollections } from '../../shared/app/stateCollections.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -53,6 +54,14 @@ function bindingConnections(): string[] {
 }
 
 const declaredInBicep = (name: string): boolean => new RegExp(`name: '${name}'`).test(bicep);
+
+describe('infra/main.bicep creates every state collection as a Cosmos DB container', () => {
+  it('lists exactly the collections of shared/app/stateCollections.ts', () => {
+    const block = /var cosmosContainers = \[([^\]]*)\]/.exec(bicep)?.[1] ?? '';
+    const declared = [...block.matchAll(/'([^']+)'/g)].map((m) => m[1]).sort();
+    assert.deepEqual(declared, [...stateCollections].sort());
+  });
+});
 
 describe('app settings are declared in infra/main.bicep and local.settings.sample.json', () => {
   const settings = [...new Set([...settingNames, ...percentSettings()])].sort();

@@ -85,3 +85,19 @@ export function finalValue(curve: readonly CurvePoint[]): number | undefined {
   for (const point of curve) if (last === undefined || point.step >= last.step) last = point;
   return last?.value;
 }
+
+/**
+ * Where a trial on a container backend (no shared folder with the host) reports: its output,
+ * one line per report, `baton-metric ` followed by the same JSON object as a metrics-file line
+ * (`BATON_METRICS_STDOUT=1` tells the trial). Returns those objects as metrics-file text.
+ */
+export const metricLinePrefix = 'baton-metric ';
+
+export function metricsFromOutput(lines: readonly string[]): string {
+  const reports: string[] = [];
+  for (const line of lines) {
+    const at = line.indexOf(metricLinePrefix);
+    if (at >= 0) reports.push(line.slice(at + metricLinePrefix.length).trim());
+  }
+  return reports.length === 0 ? '' : `${reports.join('\n')}\n`;
+}
