@@ -122,7 +122,9 @@ describe('tasks on a live local host', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    // Job supervisors outlive the host by design (a killed job's may still be writing its
+    // status): retry while the folder is still changing under the removal.
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('runs the test gate, then every job in at most 3 slots, outputs and logs in the lake', async () => {
