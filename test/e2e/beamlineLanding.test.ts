@@ -109,7 +109,7 @@ describe('beamline example: drop a file into the landing folder', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await rm(sources, { recursive: true, force: true });
   });
 

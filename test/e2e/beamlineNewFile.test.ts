@@ -82,7 +82,7 @@ describe('beamline new-file flow on a local host', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await rm(sources, { recursive: true, force: true });
   });
 

@@ -137,7 +137,7 @@ describe('verified beamline pruner after the new-file flow', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await rm(sources, { recursive: true, force: true });
   });
 

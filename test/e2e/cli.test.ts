@@ -22,7 +22,7 @@ describe('baton CLI', () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-cli-'));
   });
   after(async () => {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
   const cli = (...args: string[]) => runCli(['--state-dir', stateDir, ...args]);
 

@@ -36,7 +36,7 @@ describe('command pipeline (launch-job → backend → watcher → job-events)',
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   const runCommand = (params: unknown, runId: string): Promise<RunView> =>

@@ -21,7 +21,7 @@ describe('compiled CLI (bin/baton.js over dist/)', () => {
     assert.equal(build.status, 0, build.stdout + build.stderr);
   });
   after(async () => {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   const bin = (...args: string[]) =>

@@ -599,7 +599,7 @@ describe('baton sync and POST /api/databanks/{name}/sync', () => {
     await writeTree(path.join(stateDir, 'databanks', 'db'), sampleDatabank);
   });
   after(async () => {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('the CLI uploads and lists as JSON, and exits 2 naming the flag on bad input', async () => {

@@ -52,7 +52,7 @@ describe('datasets over HTTP and the CLI', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   async function call<T>(

@@ -53,7 +53,7 @@ describe('local host triggers', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('refuses a browser page of another site (CSRF) before any function runs', async () => {

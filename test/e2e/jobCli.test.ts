@@ -23,7 +23,7 @@ describe('baton job submit', () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-job-cli-'));
   });
   after(async () => {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('runs a job to success and exits 0; env values are passed as values', async () => {

@@ -42,7 +42,8 @@ describe('kill and resume (baton up as a child process)', () => {
   let host: HostProcess | undefined;
   after(async () => {
     if (host) await killHard(host);
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    if (stateDir)
+      await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it(

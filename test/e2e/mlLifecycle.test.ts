@@ -71,7 +71,7 @@ describe('the ml pipeline on a live local host', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('chains sweep, final training, conversion and benchmark, each tracked', async () => {

@@ -22,7 +22,7 @@ describe('baton databank / baton run <databank>', () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-model-cli-'));
   });
   after(async () => {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('databank init --dry-run shows the plan and creates nothing; init creates it', async () => {

@@ -75,7 +75,7 @@ describe('model runs on a live local host', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('creates a databank with the seed layout, refuses to touch it again without overwrite', async () => {

@@ -60,7 +60,7 @@ describe('sweeps on a live local host', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('stops a poor trial while it runs (live median pruning) and cancels its job', async () => {

@@ -51,7 +51,7 @@ describe('a sweep tracked in MLflow', () => {
     await host.stop();
     await mlflow.close();
     delete process.env[tokenVariable];
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('records the sweep and its trials in MLflow and finds the best there', async () => {

@@ -85,7 +85,7 @@ describe('baton task', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('--dry-run prints the plan and sample commands and creates nothing', async () => {

@@ -10,7 +10,8 @@ import { repoRoot } from '../helpers/hostProcess.js';
 describe('the tasks example', () => {
   let stateDir = '';
   after(async () => {
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    if (stateDir)
+      await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it(

@@ -53,7 +53,7 @@ describe('tracked runs: find and compare', () => {
   });
   after(async () => {
     await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   });
 
   it('finds the children above a metric threshold, best first', async () => {
