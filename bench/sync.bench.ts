@@ -5,9 +5,10 @@
  * cp; below 1 = slower). `--json` prints the rows as JSON. Timings are reported, never
  * asserted; the exit code is 1 only when a sync moved the wrong files.
  *
- * Not like for like, on purpose: sync hashes what it compares, writes each file to a temp name,
- * fsyncs it and renames it into place (so a crash never leaves a half file in the lake or the
- * databank), and lists both sides first; cp does none of that.
+ * Not like for like, on purpose: sync lists both sides and hashes what it compares, writes each
+ * file to a temp name and renames it into place (a reader never sees a half file), and makes
+ * everything durable with one concurrent flush (fsync of each file and folder) before it
+ * reports done; cp does none of that.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';

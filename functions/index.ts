@@ -21,6 +21,7 @@ import './http/health.js';
 import './http/retention.js';
 import './http/beamline.js';
 import './http/metrics.js';
+import './http/portal.js';
 import './orchestrators/hello.js';
 import './orchestrators/command.js';
 import './orchestrators/modelRun.js';

@@ -11,7 +11,7 @@ import { callerOf } from '../../shared/app/identity.js';
 import { getServices } from '../../shared/app/services.js';
 
 app.http('pruneBeamlineNow', {
-  route: 'beamline/prune',
+  route: 'api/beamline/prune',
   methods: ['POST'],
   handler: jsonHandler(async (request, context) => {
     const deps = beamlinePruneDepsOf(await getServices(), (message) => context.warn(message));
@@ -23,7 +23,7 @@ app.http('pruneBeamlineNow', {
 // `POST /api/flows/{flow}`: the beamline flows by name, the body being the flow's params (and
 // optionally `runId`); the same runs `POST /api/runs` starts with the pipeline's name.
 df.app.client.http('startBeamlineFlow', {
-  route: 'flows/{flow}',
+  route: 'api/flows/{flow}',
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => {
     const s = await getServices();

@@ -6,7 +6,7 @@ import { getServices } from '../../shared/app/services.js';
 // Thin registration: parse, call one use case, map the result. Logic lives in shared/app/databankSync.
 
 app.http('syncDatabank', {
-  route: 'databanks/{name}/sync',
+  route: 'api/databanks/{name}/sync',
   methods: ['POST'],
   handler: jsonHandler(async (request) => {
     const s = await getServices();

@@ -22,7 +22,7 @@ const param = (request: { params: Record<string, string> }, name: string): strin
   request.params[name] ?? '';
 
 app.http('registerDataset', {
-  route: 'datasets',
+  route: 'api/datasets',
   methods: ['POST'],
   handler: jsonHandler(async (request) => ({
     status: 201,
@@ -31,7 +31,7 @@ app.http('registerDataset', {
 });
 
 app.http('listDatasets', {
-  route: 'datasets',
+  route: 'api/datasets',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -40,7 +40,7 @@ app.http('listDatasets', {
 });
 
 app.http('getDataset', {
-  route: 'datasets/{name}',
+  route: 'api/datasets/{name}',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -49,7 +49,7 @@ app.http('getDataset', {
 });
 
 app.http('deleteDataset', {
-  route: 'datasets/{name}',
+  route: 'api/datasets/{name}',
   methods: ['DELETE'],
   handler: jsonHandler(async (request) => {
     const options = parseDeleteOptions(Object.fromEntries(request.query.entries()));

@@ -5,7 +5,7 @@ import { getServices } from '../../shared/app/services.js';
 import { uploadUserFile } from '../../shared/app/userFiles.js';
 
 app.http('uploadUserFile', {
-  route: 'files/{*path}',
+  route: 'api/files/{*path}',
   methods: ['PUT'],
   handler: jsonHandler(async (request) => {
     const bytes = new Uint8Array(await request.arrayBuffer());

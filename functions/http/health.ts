@@ -4,7 +4,7 @@ import { jsonHandler } from '../../shared/app/httpResponses.js';
 import { getServices } from '../../shared/app/services.js';
 
 app.http('health', {
-  route: 'health',
+  route: 'api/health',
   methods: ['GET'],
   handler: jsonHandler(async () => ({
     status: 200,

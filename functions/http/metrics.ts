@@ -7,7 +7,7 @@ import { exposition004ContentType } from '../../shared/domain/prometheusText.js'
 // Prometheus scrapes this; jsonHandler still turns a store failure into a JSON error reply,
 // which the scraper records as a failed scrape (non-2xx) rather than as metrics.
 app.http('transferMetrics', {
-  route: 'metrics',
+  route: 'api/metrics',
   methods: ['GET'],
   handler: jsonHandler(async () => ({
     status: 200,

@@ -9,7 +9,7 @@ import { getServices } from '../../shared/app/services.js';
 // what a run would do. Runs themselves start through POST /api/runs with pipeline "model".
 
 app.http('initDatabank', {
-  route: 'databanks',
+  route: 'api/databanks',
   methods: ['POST'],
   handler: jsonHandler(async (request) => {
     const s = await getServices();
@@ -27,7 +27,7 @@ app.http('initDatabank', {
 });
 
 app.http('planModelRun', {
-  route: 'databanks/{name}/plan',
+  route: 'api/databanks/{name}/plan',
   methods: ['POST'],
   handler: jsonHandler(async (request) => ({
     status: 200,

@@ -3,7 +3,7 @@ import { jsonHandler } from '../../shared/app/httpResponses.js';
 import { describePipelines } from '../../shared/app/pipelines.js';
 
 app.http('listPipelines', {
-  route: 'pipelines',
+  route: 'api/pipelines',
   methods: ['GET'],
   handler: jsonHandler(async () => ({ status: 200, jsonBody: describePipelines() })),
 });

@@ -10,7 +10,7 @@ import {
 import { getServices } from '../../shared/app/services.js';
 
 app.http('listRetention', {
-  route: 'retention',
+  route: 'api/retention',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -19,7 +19,7 @@ app.http('listRetention', {
 });
 
 app.http('scheduleRetention', {
-  route: 'retention',
+  route: 'api/retention',
   methods: ['POST'],
   handler: jsonHandler(async (request) => ({
     status: 201,
@@ -32,7 +32,7 @@ app.http('scheduleRetention', {
 });
 
 app.http('pruneRetentionNow', {
-  route: 'retention/prune',
+  route: 'api/retention/prune',
   methods: ['POST'],
   handler: jsonHandler(async (request) => {
     const dryRun = request.query.get('dryRun') === 'true';

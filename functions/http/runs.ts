@@ -35,7 +35,7 @@ const param = (request: { params: Record<string, string> }, name: string): strin
   request.params[name] ?? '';
 
 df.app.client.http('startRun', {
-  route: 'runs',
+  route: 'api/runs',
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 202,
@@ -44,7 +44,7 @@ df.app.client.http('startRun', {
 });
 
 df.app.client.http('listRuns', {
-  route: 'runs',
+  route: 'api/runs',
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
@@ -53,7 +53,7 @@ df.app.client.http('listRuns', {
 });
 
 df.app.client.http('getRun', {
-  route: 'runs/{runId}',
+  route: 'api/runs/{runId}',
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,
@@ -62,7 +62,7 @@ df.app.client.http('getRun', {
 });
 
 df.app.client.http('deleteRun', {
-  route: 'runs/{runId}',
+  route: 'api/runs/{runId}',
   methods: ['DELETE'],
   handler: jsonHandler(async (request, _client, context) => {
     await deleteRun(await deps(context), param(request, 'runId'));
@@ -71,7 +71,7 @@ df.app.client.http('deleteRun', {
 });
 
 df.app.client.http('cancelRun', {
-  route: 'runs/{runId}/cancel',
+  route: 'api/runs/{runId}/cancel',
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 202,
@@ -85,7 +85,7 @@ df.app.client.http('cancelRun', {
 });
 
 df.app.client.http('raiseRunEvent', {
-  route: 'runs/{runId}/events/{eventName}',
+  route: 'api/runs/{runId}/events/{eventName}',
   methods: ['POST'],
   handler: jsonHandler(async (request, _client, context) => {
     await raiseRunEvent(
@@ -99,7 +99,7 @@ df.app.client.http('raiseRunEvent', {
 });
 
 df.app.client.http('getRunLogs', {
-  route: 'runs/{runId}/logs',
+  route: 'api/runs/{runId}/logs',
   methods: ['GET'],
   handler: jsonHandler(async (request, _client, context) => ({
     status: 200,

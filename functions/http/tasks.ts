@@ -24,7 +24,7 @@ const param = (request: { params: Record<string, string> }, name: string): strin
   request.params[name] ?? '';
 
 app.http('createTask', {
-  route: 'tasks',
+  route: 'api/tasks',
   methods: ['POST'],
   handler: jsonHandler(async (request) => {
     const result = await createTask(await deps(), await readJsonBody(request), callerOf(request));
@@ -33,7 +33,7 @@ app.http('createTask', {
 });
 
 app.http('listTasks', {
-  route: 'tasks',
+  route: 'api/tasks',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -42,7 +42,7 @@ app.http('listTasks', {
 });
 
 app.http('getTask', {
-  route: 'tasks/{name}',
+  route: 'api/tasks/{name}',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -51,7 +51,7 @@ app.http('getTask', {
 });
 
 app.http('deleteTask', {
-  route: 'tasks/{name}',
+  route: 'api/tasks/{name}',
   methods: ['DELETE'],
   handler: jsonHandler(async (request) => {
     const options = parseDeleteOptions(Object.fromEntries(request.query.entries()));
@@ -63,7 +63,7 @@ app.http('deleteTask', {
 });
 
 app.http('retryTask', {
-  route: 'tasks/{name}/retry',
+  route: 'api/tasks/{name}/retry',
   methods: ['POST'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -72,7 +72,7 @@ app.http('retryTask', {
 });
 
 app.http('killTask', {
-  route: 'tasks/{name}/kill',
+  route: 'api/tasks/{name}/kill',
   methods: ['POST'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -81,7 +81,7 @@ app.http('killTask', {
 });
 
 app.http('getTaskLogs', {
-  route: 'tasks/{name}/logs',
+  route: 'api/tasks/{name}/logs',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,

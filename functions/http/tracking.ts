@@ -6,7 +6,7 @@ import { findRunsQueryOf, findRuns, getTrackedRun } from '../../shared/app/track
 // Tracked runs (experiments, sweeps and their trials): find by tags, params, metrics; read one.
 
 app.http('findTrackedRuns', {
-  route: 'tracking/runs',
+  route: 'api/tracking/runs',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,
@@ -15,7 +15,7 @@ app.http('findTrackedRuns', {
 });
 
 app.http('getTrackedRun', {
-  route: 'tracking/runs/{runId}',
+  route: 'api/tracking/runs/{runId}',
   methods: ['GET'],
   handler: jsonHandler(async (request) => ({
     status: 200,

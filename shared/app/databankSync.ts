@@ -55,6 +55,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Lake } from '../ports/lake.js';
 import { errnoOf } from '../adapters/local/fsPrimitives.js';
 import { databankDir } from './databanks.js';
+import { PendingFlush } from '../adapters/local/fsPrimitives.js';
 import { runLimited } from './runLimited.js';
 import { extractZip, writeDeterministicZip, type ZipSourceEntry } from './databankZip.js';
 
@@ -203,14 +204,28 @@ export async function syncDatabank(
 ): Promise<SyncSummary> {
   const started = performance.now();
   const context = resolveRequest(request, onProgress);
-  const summary =
-    request.action === 'list'
-      ? await listDatabank(deps, context)
-      : request.action === 'upload'
-        ? await uploadDatabank(deps, context)
-        : await downloadDatabank(deps, context);
+  let summary: SyncSummary;
+  try {
+    summary =
+      request.action === 'list'
+        ? await listDatabank(deps, context)
+        : request.action === 'upload'
+          ? await uploadDatabank(deps, context)
+          : await downloadDatabank(deps, context);
+  } catch (error) {
+    // What was published before the failure is kept, so it is made durable too.
+    await flushWrites(deps.lake, context).catch(() => undefined);
+    throw error;
+  }
+  // Each file was published atomically without its own fsync; one flush of them all, before
+  // the sync reports done, makes them durable at a fraction of the cost (see bench/sync).
+  await flushWrites(deps.lake, context);
   summary.ms = Math.round(performance.now() - started);
   return summary;
+}
+
+async function flushWrites(lake: Lake, context: Context): Promise<void> {
+  await Promise.all([lake.flush(), context.localWrites.flush()]);
 }
 
 interface Context {
@@ -224,6 +239,8 @@ interface Context {
   outputsOnly: boolean;
   concurrency: number;
   report: ProgressListener;
+  /** Databank files downloaded without their own fsync, flushed when the sync ends. */
+  localWrites: PendingFlush;
 }
 
 function resolveRequest(request: DatabankSyncRequest, report: ProgressListener): Context {
@@ -257,6 +274,7 @@ function resolveRequest(request: DatabankSyncRequest, report: ProgressListener):
       (request.outputsOnly ?? parseUploadOutputsOnly(process.env.UPLOAD_OUTPUTS_ONLY)),
     concurrency,
     report,
+    localWrites: new PendingFlush(),
   };
 }
 
@@ -419,7 +437,10 @@ class UploadExecutor {
       return this.transferred();
     }
     const source = localPathOf(this.context.localFolder, step.from);
-    const known = step.md5 === undefined ? {} : { md5: step.md5 };
+    const known = {
+      deferDurability: true,
+      ...(step.md5 === undefined ? {} : { md5: step.md5 }),
+    };
     if (step.mode === 'replace') {
       if (step.preserveRemoteAt !== undefined)
         await this.preserveRemote(step.to, step.preserveRemoteAt);
@@ -533,7 +554,10 @@ async function downloadDatabank(
   try {
     if (staging !== undefined) await mkdir(staging);
     await runLimited(downloads, context.concurrency, async (step) => {
-      progress.finished(step, await downloadStep(deps.lake, prefix, root, step, summary));
+      progress.finished(
+        step,
+        await downloadStep(deps.lake, prefix, root, step, summary, context.localWrites),
+      );
     });
     if (staging !== undefined) await moveStagedIntoPlace(staging, context.localFolder);
   } catch (error) {
@@ -552,6 +576,7 @@ async function downloadStep(
   root: string,
   step: DownloadStep,
   summary: TransferSummary,
+  localWrites: PendingFlush,
 ): Promise<StepOutcome> {
   const source = `${prefix}/${step.from}`;
   if (step.unzipInto !== undefined) {
@@ -574,8 +599,10 @@ async function downloadStep(
   await mkdir(path.dirname(target), { recursive: true });
   const temp = path.join(path.dirname(target), `${lakeTempPrefix}${randomUUID()}`);
   try {
-    const fetched = await lake.downloadFile(source, temp);
+    // Flushed with the rest when the sync ends, under the name it is placed at.
+    const fetched = await lake.downloadFile(source, temp, { deferDurability: true });
     if (await placeWithoutReplacing(temp, target)) {
+      localWrites.add(target);
       summary.downloaded += 1;
       return 'transferred';
     }
@@ -591,6 +618,7 @@ async function downloadStep(
     if (!(await placeWithoutReplacing(temp, keptAt))) {
       throw new BatonError('conflict', `${step.conflictPath} already exists locally`);
     }
+    localWrites.add(keptAt);
     summary.downloaded += 1;
     summary.conflicts.push(downloadConflict(step.from, step.kind, step.conflictPath));
     return 'transferred';

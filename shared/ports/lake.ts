@@ -22,6 +22,11 @@ export interface LakeWriteOptions {
    * the folder lake then copies without hashing a second time. Trusted as given.
    */
   md5?: string;
+  /**
+   * Skip this file's own flush to disk: it is published atomically as always, and made
+   * durable by the next `flush()` (a sync writes thousands of files, then flushes once).
+   */
+  deferDurability?: boolean;
 }
 
 export interface Lake {
@@ -31,7 +36,16 @@ export interface Lake {
   /** `not_found` when absent. */
   read(path: string): Promise<Buffer>;
   /** Copies a lake file to a local path, written atomically (temp file then rename). */
-  downloadFile(path: string, localPath: string): Promise<LakeEntry>;
+  downloadFile(
+    path: string,
+    localPath: string,
+    options?: { deferDurability?: boolean },
+  ): Promise<LakeEntry>;
+  /**
+   * Makes every write this instance made with `deferDurability` durable (local files fsynced;
+   * a cloud store's writes are durable when acknowledged). Call before relying on them.
+   */
+  flush(): Promise<void>;
   stat(path: string): Promise<LakeEntry | undefined>;
   /** Entries below `prefix` (a folder; '' is the root), sorted by path. */
   list(prefix: string, options?: { recursive?: boolean }): Promise<LakeEntry[]>;

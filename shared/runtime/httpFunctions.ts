@@ -9,8 +9,9 @@ import { rejectForeignRequest } from './requestGuard.js';
 import { compileRoute, matchRoute, type CompiledRoute } from './routeTemplate.js';
 
 /**
- * Serves the app's HTTP-triggered functions under `/api/` exactly as the Functions host routes
- * them, plus the Durable extension's client webhooks that `df.getClient` talks to.
+ * Serves the app's HTTP-triggered functions exactly as the Functions host routes them (under
+ * host.json's `extensions.http.routePrefix`), plus the Durable extension's client webhooks that
+ * `df.getClient` talks to.
  */
 interface HttpRoute {
   fn: RegisteredFunction;
@@ -27,7 +28,8 @@ export function createHttpDispatcher(options: {
   inputs: () => Record<string, unknown>;
   routePrefix?: string;
 }) {
-  const prefix = `/${options.routePrefix ?? 'api'}/`;
+  const routePrefix = (options.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
+  const prefix = routePrefix === '' ? '/' : `/${routePrefix}/`;
   const routes: HttpRoute[] = functionsByTrigger('httpTrigger')
     .map((fn) => ({
       fn,
@@ -119,6 +121,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(buf);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * host.json's `extensions.http.routePrefix`, as the Functions host reads it: absent means `api`,
+ * `""` means routes sit at the site root (how the portal is served at `/`).
+ */
+export function routePrefixOf(hostJson: string): string {
+  const parsed = JSON.parse(hostJson) as { extensions?: { http?: { routePrefix?: unknown } } };
+  const prefix = parsed.extensions?.http?.routePrefix;
+  return typeof prefix === 'string' ? prefix : 'api';
 }
 
 function send(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -9,9 +10,10 @@ import { startBusTriggers } from './busTriggers.js';
 import { DurableEngine } from './durable/engine.js';
 import { installFunctionsCore, registeredFunctions } from './functionRegistry.js';
 import { registryLookup } from './functionLookup.js';
-import { createHttpDispatcher } from './httpFunctions.js';
+import { createHttpDispatcher, routePrefixOf } from './httpFunctions.js';
 import { startLandingTriggers } from './landingTriggers.js';
 import { createLogger, type Logger } from './logger.js';
+import { packageRoot } from './packageRoot.js';
 import { acquireStateDirLock } from './stateDirLock.js';
 import { onDemandTimer, startTimerTriggers } from './timerTriggers.js';
 
@@ -115,6 +117,8 @@ export class LocalHost {
       logger: this.logger,
       baseUrl: () => this.baseUrl,
       inputs,
+      // The same host.json the Azure host reads, so routes resolve alike in both hosts.
+      routePrefix: routePrefixOf(readFileSync(path.join(packageRoot(), 'host.json'), 'utf8')),
     });
     const server = createServer((req, res) => {
       dispatch(req, res).catch((error: unknown) => {

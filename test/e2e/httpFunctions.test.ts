@@ -88,6 +88,8 @@ describe('HTTP functions under hostile input', () => {
       'pruneRetentionNow',
       'pruneBeamlineNow',
       'startBeamlineFlow',
+      'portalPage',
+      'portalAsset',
     ]) {
       assert.ok(names.includes(expected), `${expected} not registered`);
     }
@@ -105,7 +107,7 @@ describe('HTTP functions under hostile input', () => {
           for (const method of methods) {
             const bodies = method === 'GET' || method === 'DELETE' ? [undefined] : hostileBodies;
             for (const body of bodies) {
-              const url = `${host.url}/api/${fill(route, segment)}?limit=${encodeURIComponent(segment)}&tail=-1&status=${encodeURIComponent(segment)}`;
+              const url = `${host.url}/${fill(route, segment)}?limit=${encodeURIComponent(segment)}&tail=-1&status=${encodeURIComponent(segment)}`;
               const response = await fetch(url, {
                 method,
                 headers: { 'content-type': 'application/json' },

@@ -1,3 +1,4 @@
+import { PendingFlush } from '../local/fsPrimitives.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, stat as statLocal } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -52,6 +53,13 @@ export interface AdlsLakeOptions {
  * paths relative to `rootFolder`. Every path goes through `normalizeLakePath` before any request.
  */
 export class AdlsLake implements Lake {
+  /** Local files downloaded with deferred durability; uploads are durable when acknowledged. */
+  private readonly pendingDownloads = new PendingFlush();
+
+  async flush(): Promise<void> {
+    await this.pendingDownloads.flush();
+  }
+
   private readonly fileSystem: DataLakeFileSystemClient;
   private readonly root: string;
   private readonly chunkSize: number;
@@ -139,7 +147,11 @@ export class AdlsLake implements Lake {
     );
   }
 
-  async downloadFile(lakePath: string, localPath: string): Promise<LakeEntry> {
+  async downloadFile(
+    lakePath: string,
+    localPath: string,
+    options: { deferDurability?: boolean } = {},
+  ): Promise<LakeEntry> {
     const rel = this.locateFile(lakePath);
     const what = `lake download ${rel}`;
     const response = await callAzure(
@@ -165,13 +177,14 @@ export class AdlsLake implements Lake {
           size += chunk.length;
           await writeAll(out, chunk);
         });
-        await out.sync();
+        if (options.deferDurability !== true) await out.sync();
       } finally {
         await out.close();
       }
       const md5 = hash.digest();
       verifyContent(what, size, md5, response);
       await rename(temp, destination);
+      if (options.deferDurability === true) this.pendingDownloads.add(destination);
       return {
         path: rel,
         isDirectory: false,

@@ -24,7 +24,7 @@ import {
   isInsidePath,
 } from '../../domain/paths.js';
 import type { Lake, LakeEntry, LakeWriteOptions } from '../../ports/lake.js';
-import { errnoOf } from './fsPrimitives.js';
+import { errnoOf, PendingFlush } from './fsPrimitives.js';
 
 /** Prefix of in-flight files; reserved, so no lake path can name one and listings skip them. */
 const TEMP_PREFIX = lakeTempPrefix;
@@ -41,6 +41,7 @@ export interface FolderLakeOptions {
  */
 export class FolderLake implements Lake {
   private readonly root: string;
+  private readonly pending = new PendingFlush();
 
   constructor(options: FolderLakeOptions) {
     this.root = path.resolve(options.root);
@@ -105,17 +106,22 @@ export class FolderLake implements Lake {
       const handle = await open(temp, 'r+');
       let info: Stats;
       try {
-        await handle.sync();
+        if (options.deferDurability !== true) await handle.sync();
         info = await handle.stat();
       } finally {
         await handle.close();
       }
       await this.publish(temp, target, options);
+      if (options.deferDurability === true) this.pending.add(target.abs);
       return fileEntry(target.rel, info, options.md5);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
+  }
+
+  async flush(): Promise<void> {
+    await this.pending.flush();
   }
 
   async read(lakePath: string): Promise<Buffer> {
@@ -128,7 +134,11 @@ export class FolderLake implements Lake {
     }
   }
 
-  async downloadFile(lakePath: string, localPath: string): Promise<LakeEntry> {
+  async downloadFile(
+    lakePath: string,
+    localPath: string,
+    options: { deferDurability?: boolean } = {},
+  ): Promise<LakeEntry> {
     const target = this.locateFile(lakePath);
     await this.assertConfined(target.abs);
     let source: FileHandle;
@@ -148,11 +158,12 @@ export class FolderLake implements Lake {
         let copied;
         try {
           copied = await copyHashing(source, out);
-          await out.sync();
+          if (options.deferDurability !== true) await out.sync();
         } finally {
           await out.close();
         }
         await rename(temp, destination);
+        if (options.deferDurability === true) this.pending.add(destination);
         return fileEntry(target.rel, info, copied.md5);
       } catch (err) {
         await rm(temp, { force: true });
@@ -314,12 +325,13 @@ export class FolderLake implements Lake {
       let info: Stats;
       try {
         written = await fill(handle);
-        await handle.sync();
+        if (options.deferDurability !== true) await handle.sync();
         info = await handle.stat();
       } finally {
         await handle.close();
       }
       await this.publish(temp, target, options);
+      if (options.deferDurability === true) this.pending.add(target.abs);
       return fileEntry(target.rel, info, written.md5);
     } catch (err) {
       await rm(temp, { force: true });

@@ -1,0 +1,72 @@
+// @ts-check
+// The JSON API as the pages see it: every call names the user (the `x-baton-user` header the
+// API's callerOf reads; full sign-in is not part of the portal yet) and every reply comes back
+// as data or as the API's own `{error: {code, message, field?}}`, never as a thrown exception.
+
+const userKey = 'baton.user';
+
+/** @returns {string} */
+export function currentUser() {
+  return localStorage.getItem(userKey) ?? '';
+}
+
+/** @param {string} name */
+export function setCurrentUser(name) {
+  if (name.trim() === '') localStorage.removeItem(userKey);
+  else localStorage.setItem(userKey, name.trim());
+}
+
+/**
+ * @typedef {{ code: string, message: string, field?: string }} ApiError
+ * @typedef {{ ok: true, status: number, data: any } | { ok: false, status: number, error: ApiError }} ApiReply
+ */
+
+/**
+ * @param {string} method
+ * @param {string} path  below `/api/`
+ * @param {unknown} [body]
+ * @returns {Promise<ApiReply>}
+ */
+export async function api(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { accept: 'application/json' };
+  const user = currentUser();
+  if (user !== '') headers['x-baton-user'] = user;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(`/api/${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (error) {
+    return { ok: false, status: 0, error: { code: 'unavailable', message: String(error) } };
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text === '' ? null : JSON.parse(text);
+  } catch {
+    data = null;
+  }
+  if (response.ok) return { ok: true, status: response.status, data };
+  const error = data && typeof data === 'object' && data.error ? data.error : null;
+  return {
+    ok: false,
+    status: response.status,
+    error: {
+      code: typeof error?.code === 'string' ? error.code : `http_${response.status}`,
+      message: typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`,
+      ...(typeof error?.field === 'string' ? { field: error.field } : {}),
+    },
+  };
+}
+
+/** @param {Record<string, string | undefined>} query */
+export function queryString(query) {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v) params.set(k, v);
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
