@@ -6,10 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { catalogueCollection } from '../../shared/adapters/local/stateStoreCatalogue.js';
-import { beamlineDepsOf } from '../../shared/app/beamlineDeps.js';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { hpcJobsCollection, type HpcJobRecord } from '../../shared/app/beamlineHpc.js';
-import { pruneBeamline, type BeamlinePruneReport } from '../../shared/app/beamlinePrune.js';
+import type { BeamlinePruneReport } from '../../shared/app/beamlinePrune.js';
 import { dispatchLandedFile, type LandedFile } from '../../shared/app/landing.js';
 import { transfersOfRun } from '../../shared/app/transferRecords.js';
 import type { ReconstructionResult } from '../../shared/orchestrations/beamlineReconstructTypes.js';
@@ -48,6 +47,9 @@ describe('beamline example: drop a file into the landing folder', () => {
   let sources: string;
   let stateDir: string;
   let host: LocalHost;
+  // The host's clock: real time plus an offset the retention test moves forward.
+  let clockOffsetMs = 0;
+  const clock = { now: (): Date => new Date(Date.now() + clockOffsetMs) };
   const landing = (relative: string): string =>
     path.join(stateDir, 'lake', 'landing', 'bl832', ...relative.split('/'));
   const at = (endpoint: string, relative: string): string =>
@@ -103,6 +105,7 @@ describe('beamline example: drop a file into the landing folder', () => {
       stateDir,
       port: 0,
       logger: createLogger({ level: 'silent' }),
+      clock,
       landingIntervalMs: 100,
       env: { BATON_MODEL_SOURCES_ROOT: sources, BATON_BEAMLINE_CONFIGS: 'beamline.yaml' },
     });
@@ -213,17 +216,25 @@ describe('beamline example: drop a file into the landing folder', () => {
         /baton_transfers_total\{beamline="bl832",flow="new_file",from="spot832",(result="succeeded",)?to="data832"(,result="succeeded")?\} 1/,
       );
 
-      // 15 days later: spot832 (7 days) and nersc832 scratch (14 days) are due; each has a
-      // same-checksum copy at data832, so they are deleted; data832 (180 days) is not due.
-      const prune = (days: number, dryRun: boolean): Promise<BeamlinePruneReport> =>
-        pruneBeamline(
-          { ...beamlineDepsOf(host.services), warn: () => undefined },
-          { config: 'beamline.yaml', dryRun, now: new Date(landedAt + days * day) },
-        );
-      const dry = await prune(15, true);
+      // 15 days later (the host's clock moved on): spot832 (7 days) and nersc832 scratch (14
+      // days) are due; each has a same-checksum copy elsewhere, so they are deleted; data832
+      // (180 days) is not due. Pruned over HTTP as a signed-in user, as an operator would.
+      const pruneNow = async (dryRun: boolean): Promise<BeamlinePruneReport> => {
+        const reply = await api<BeamlinePruneReport>(`${host.url}/api/beamline/prune`, 'POST', {
+          config: 'beamline.yaml',
+          dryRun,
+        });
+        assert.equal(reply.status, 200, JSON.stringify(reply.body));
+        return reply.body;
+      };
+      assert.equal((await pruneNow(true)).due, 0, 'nothing is due on the day it landed');
+      clockOffsetMs = 15 * day;
+      const dry = await pruneNow(true);
+      assert.ok(dry.due >= 1 + tiffs.length);
       assert.equal(dry.deleted, 0);
       assert.ok(existsSync(landing('2026/scan_9001.h5')), 'a dry run deletes nothing');
-      const report = await prune(15, false);
+      const report = await pruneNow(false);
+      clockOffsetMs = 0;
       assert.equal(report.refused, 0, JSON.stringify(report.entries.filter((e) => e.refusal)));
       assert.ok(report.deleted >= 1 + tiffs.length, JSON.stringify(report));
       assert.equal(existsSync(landing('2026/scan_9001.h5')), false, 'spot832 copy pruned');
