@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Lake, LakeEntry } from '../ports/lake.js';
+import { runLimited } from '../app/runLimited.js';
 import { compileBlobPath } from './blobPath.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
 import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
@@ -11,6 +12,7 @@ import type { Logger } from './logger.js';
  * handed to the function once it has stopped changing (same size and time on two polls). What
  * was delivered is remembered on disk, so a restart does not deliver it again; a failing
  * delivery is retried on later polls up to five times, like the Functions host's poison limit.
+ * Files ready in the same poll are delivered up to `concurrency` at a time.
  */
 interface SeenState {
   delivered: Record<string, string>;
@@ -26,6 +28,8 @@ export function startLandingTriggers(options: {
   inputs: () => Record<string, unknown>;
   stateFile: string;
   intervalMs?: number;
+  /** Deliveries at once (default 8). */
+  concurrency?: number;
 }): () => Promise<void> {
   const watched = functionsByTrigger('blobTrigger').map((fn) => {
     const pattern = resolveAppSetting(stringOption(fn.trigger.path), options.env);
@@ -38,6 +42,14 @@ export function startLandingTriggers(options: {
 
   const poll = async (): Promise<void> => {
     const seen = await readSeen(options.stateFile);
+    const ready: Array<{
+      fn: RegisteredFunction;
+      entry: LakeEntry;
+      bindings: Record<string, string>;
+      key: string;
+      version: string;
+      attemptKey: string;
+    }> = [];
     for (const { fn, path } of watched) {
       const entries = await options.lake
         .list(path.listPrefix, { recursive: true })
@@ -57,16 +69,25 @@ export function startLandingTriggers(options: {
           continue;
         }
         if ((seen.failures[attemptKey] ?? 0) >= maxAttempts) continue;
-        const ok = await deliver(fn, entry, bindings);
-        if (ok) {
-          seen.delivered[key] = version;
-          delete seen.failures[attemptKey];
-        } else {
-          seen.failures[attemptKey] = (seen.failures[attemptKey] ?? 0) + 1;
-        }
-        await writeSeen(options.stateFile, seen);
+        ready.push({ fn, entry, bindings, key, version, attemptKey });
       }
     }
+    // Files that landed together are delivered several at a time (the Functions host runs
+    // blob triggers concurrently too); what was delivered is written down after each one, one
+    // write at a time, so a restart redelivers at most the deliveries in flight.
+    let writes: Promise<void> = Promise.resolve();
+    await runLimited(ready, options.concurrency ?? 8, async (item) => {
+      if (stopped) return;
+      const ok = await deliver(item.fn, item.entry, item.bindings);
+      if (ok) {
+        seen.delivered[item.key] = item.version;
+        delete seen.failures[item.attemptKey];
+      } else {
+        seen.failures[item.attemptKey] = (seen.failures[item.attemptKey] ?? 0) + 1;
+      }
+      writes = writes.then(() => writeSeen(options.stateFile, seen));
+      await writes;
+    });
   };
 
   const deliver = async (

@@ -191,7 +191,9 @@ describe('retry policy honoured by the engine', () => {
         key: string;
         timeoutMs?: number;
       }>();
-      const retry = new df.RetryOptions(30, 6);
+      // 6 attempts 250 ms apart take about 1.5 s; a 1 s retry timeout cuts them short while
+      // leaving room for a second attempt on a loaded machine.
+      const retry = new df.RetryOptions(250, 6);
       if (timeoutMs) retry.retryTimeoutInMilliseconds = timeoutMs;
       try {
         yield ctx.df.callActivityWithRetry(activity, retry, key);
@@ -224,7 +226,7 @@ describe('retry policy honoured by the engine', () => {
     await engine.startInstance('t_retryPolicy', 'policy-2', {
       activity: 't_slowFail',
       key: 'k2',
-      timeoutMs: 100,
+      timeoutMs: 1000,
     });
     const s = await engine.waitFor('policy-2', 10_000);
     assert.match(String(s?.output), /still down/);

@@ -70,3 +70,22 @@ export function queryString(query) {
   const text = params.toString();
   return text === '' ? '' : `?${text}`;
 }
+
+/**
+ * A GET whose reply is text (the Prometheus exposition at `metrics`), or the error as `api`
+ * words it.
+ * @param {string} path  below `/api/`
+ * @returns {Promise<{ ok: true, text: string } | { ok: false, error: ApiError }>}
+ */
+export async function apiText(path) {
+  try {
+    const response = await fetch(`/api/${path}`);
+    if (response.ok) return { ok: true, text: await response.text() };
+    return {
+      ok: false,
+      error: { code: `http_${response.status}`, message: `HTTP ${response.status}` },
+    };
+  } catch (error) {
+    return { ok: false, error: { code: 'unavailable', message: String(error) } };
+  }
+}

@@ -3,9 +3,12 @@
 // a context whose timers and charts are stopped when the user goes to another view, so a view
 // left behind never keeps polling the API.
 import { currentUser, setCurrentUser } from './api.mjs';
+import { renderDataset, renderDatasets } from './datasetsPage.mjs';
 import { h } from './dom.mjs';
+import { renderRetention } from './retentionPage.mjs';
 import { renderRun } from './runPage.mjs';
 import { renderRuns } from './runsPage.mjs';
+import { renderSlots } from './slotsPage.mjs';
 import { renderStart } from './startPage.mjs';
 import { renderTask, renderTasks } from './tasksPage.mjs';
 
@@ -25,6 +28,10 @@ const routes = [
   { pattern: /^\/start$/, render: renderStart },
   { pattern: /^\/tasks\/([^/]+)$/, render: renderTask },
   { pattern: /^\/tasks$/, render: renderTasks },
+  { pattern: /^\/datasets\/([^/]+)$/, render: renderDataset },
+  { pattern: /^\/datasets$/, render: renderDatasets },
+  { pattern: /^\/retention$/, render: renderRetention },
+  { pattern: /^\/slots$/, render: renderSlots },
 ];
 
 /** @type {Array<() => void>} */

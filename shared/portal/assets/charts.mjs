@@ -145,3 +145,89 @@ export function objectiveChart(points, metric) {
     },
   });
 }
+
+/**
+ * Slots per backend as stacked bars: in use, then free.
+ * @param {Array<{ backend: string, inUse: number, free: number }>} backends
+ */
+export function slotsChart(backends) {
+  return mount('slots-chart', {
+    type: 'bar',
+    data: {
+      labels: backends.map((b) => b.backend),
+      datasets: [
+        { label: 'in use', data: backends.map((b) => b.inUse), backgroundColor: '#bf8700' },
+        { label: 'free', data: backends.map((b) => b.free), backgroundColor: '#1a7f37' },
+      ],
+    },
+    options: {
+      scales: {
+        x: { stacked: true },
+        y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+      },
+    },
+  });
+}
+
+/**
+ * Slots in use per backend over time, one line each, in seconds since the page opened.
+ * @param {Array<{ backend: string, points: Array<{ t: number, inUse: number }> }>} series
+ */
+export function slotsOverTimeChart(series) {
+  return mount('slots-over-time', {
+    type: 'line',
+    data: {
+      datasets: series.map((s, i) => ({
+        label: s.backend,
+        data: s.points.map((p) => ({ x: p.t, y: p.inUse })),
+        borderColor: ['#2457c5', '#bf8700', '#8250df', '#1a7f37'][i % 4],
+        stepped: true,
+      })),
+    },
+    options: {
+      scales: {
+        x: {
+          type: 'linear',
+          min: 0,
+          title: { display: true, text: 'seconds since this page opened' },
+        },
+        y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'in use' } },
+      },
+    },
+  });
+}
+
+/**
+ * What each step of a model run used (from its summary): CPU average and peak in %, and the
+ * peak resident memory in MB on a second axis.
+ * @param {Array<{ label: string, cpuAvg: number, cpuMax: number, rssMaxMb: number }>} rows
+ */
+export function stepUsageChart(rows) {
+  return mount('step-usage', {
+    type: 'bar',
+    data: {
+      labels: rows.map((r) => r.label),
+      datasets: [
+        { label: 'cpu avg %', data: rows.map((r) => r.cpuAvg), backgroundColor: '#2457c5' },
+        { label: 'cpu max %', data: rows.map((r) => r.cpuMax), backgroundColor: '#8250df' },
+        {
+          label: 'rss max MB',
+          data: rows.map((r) => r.rssMaxMb),
+          backgroundColor: '#bf8700',
+          yAxisID: 'mb',
+        },
+      ],
+    },
+    options: {
+      scales: {
+        y: { beginAtZero: true, title: { display: true, text: 'CPU %' } },
+        mb: {
+          position: 'right',
+          beginAtZero: true,
+          grid: { drawOnChartArea: false },
+          title: { display: true, text: 'MB' },
+        },
+      },
+    },
+  });
+}

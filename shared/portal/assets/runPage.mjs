@@ -1,7 +1,7 @@
 // @ts-check
 // One run: status, params, error, progress, its steps as a Gantt and a table (attempts,
-// start, duration), workload sections (sweep trials, beamline transfers) and logs. The view
-// redraws every two seconds while the run is live.
+// start, duration), workload sections (sweep trials, beamline transfers, model grid) and logs.
+// The view redraws every two seconds while the run is live.
 import { api } from './api.mjs';
 import { ganttChart } from './charts.mjs';
 import {
@@ -15,6 +15,7 @@ import {
   setChildren,
 } from './dom.mjs';
 import { logsPanel } from './logsPanel.mjs';
+import { modelSection } from './modelSection.mjs';
 import { beamlineSection, sweepSection } from './runExtras.mjs';
 
 const live = new Set(['pending', 'running']);
@@ -52,7 +53,7 @@ export async function renderRun(ctx, runId) {
     const steps = run.steps ?? [];
     const gantt = ganttChart(steps, run.createdAt, Date.now());
     charts.push(gantt.destroy);
-    const extras = [await sweepSection(run), beamlineSection(run)];
+    const extras = [await sweepSection(run), beamlineSection(run), await modelSection(run)];
     for (const extra of extras) if (extra) charts.push(extra.destroy);
     setChildren(
       body,

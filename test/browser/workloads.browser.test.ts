@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { LocalHost } from '../../shared/runtime/localHost.js';
+import { createLogger } from '../../shared/runtime/logger.js';
+import { api, repoRoot, runToEnd } from '../helpers/hostProcess.js';
+import { browserSkipReason, chromiumCandidates, findChromium } from './chromium.js';
+
+/**
+ * The workload pages in a real Chromium against an in-process local host: a sweep's trials and
+ * objective plot, a beamline test-transfers run's transfers table, a model run's iteration ×
+ * step grid, the datasets and retention pages (with both pruners' dry runs) and the slots page.
+ * Runs are started over HTTP first; the pages only read. Screenshots go to
+ * test/browser/artifacts/.
+ */
+const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const beamlineExample = path.join(repoRoot, 'examples', 'beamline');
+const modelExample = path.join(repoRoot, 'examples', 'transport-model');
+const folderEndpoints = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
+const skip = browserSkipReason();
+
+describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 240_000 }, () => {
+  let sources: string;
+  let stateDir: string;
+  let host: LocalHost;
+  let browser: Browser;
+  let page: Page;
+
+  const shot = async (name: string): Promise<void> => {
+    const file = path.join(artifacts, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    console.log(`screenshot: ${path.relative(process.cwd(), file)}`);
+  };
+  const asAlice = async (method: string, route: string, body?: unknown): Promise<Response> =>
+    fetch(`${host.url}/api/${route}`, {
+      method,
+      headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const ended = async (runId: string): Promise<{ status: string; error?: string }> => {
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const view = (await api<{ status: string }>(`${host.url}/api/runs/${runId}`)).body;
+      if (!['pending', 'running'].includes(view.status)) return view;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${runId} did not end`);
+  };
+
+  before(async () => {
+    const executablePath = findChromium();
+    if (executablePath === undefined) {
+      throw new Error(`CI=true and no Chromium at ${chromiumCandidates().join(', ')}`);
+    }
+    await mkdir(artifacts, { recursive: true });
+    // One sources root for the beamline config (as in test/e2e/beamlineLanding.test.ts) and the
+    // transport-model example the databank is created from.
+    sources = await mkdtemp(path.join(os.tmpdir(), 'baton-portal-src-'));
+    await cp(path.join(beamlineExample, 'beamline.yaml'), path.join(sources, 'beamline.yaml'));
+    await cp(path.join(beamlineExample, 'scripts'), path.join(sources, 'scripts'), {
+      recursive: true,
+    });
+    for (const name of folderEndpoints) {
+      await mkdir(path.join(sources, 'endpoints', name), { recursive: true });
+    }
+    await cp(modelExample, path.join(sources, 'transport-model'), { recursive: true });
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-portal-workloads-'));
+    host = await LocalHost.start({
+      stateDir,
+      port: 0,
+      logger: createLogger({ level: 'silent' }),
+      env: {
+        BATON_MODEL_SOURCES_ROOT: sources,
+        BATON_JOB_WATCH_SCHEDULE: '* * * * * *',
+      },
+    });
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  });
+  after(async () => {
+    await browser?.close();
+    await host?.stop();
+    if (stateDir)
+      await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    if (sources) await rm(sources, { recursive: true, force: true });
+  });
+
+  it('shows a sweep run: trials table, objective plot, best trial', async () => {
+    // Each trial reports its x as the loss at step 0, through the metrics file.
+    const script = [
+      "const { appendFileSync } = require('node:fs');",
+      'const { x } = JSON.parse(process.env.BATON_PARAMS);',
+      'appendFileSync(process.env.BATON_METRICS_FILE, JSON.stringify({ step: 0, loss: x }) + "\\n");',
+    ].join('\n');
+    const view = await runToEnd<{ runId: string; status: string; error?: string }>(
+      host.url,
+      {
+        pipeline: 'sweep',
+        params: {
+          experiment: 'portal-sweep',
+          space: { x: { type: 'choice', values: [3, 1, 2] } },
+          objective: { metric: 'loss', direction: 'minimize' },
+          budget: { maxTrials: 3 },
+          parallelism: 1,
+          sampler: { kind: 'grid' },
+          trial: { argv: ['node', '-e', script], timeoutSeconds: 60 },
+        },
+      },
+      90_000,
+    );
+    assert.equal(view.status, 'completed', view.error);
+
+    await page.goto(`${host.url}/#/runs/${encodeURIComponent(view.runId)}`);
+    const rows = page.locator('[data-testid=trials-table] tbody tr');
+    await rows.nth(2).waitFor();
+    assert.equal(await rows.count(), 3);
+    await page.locator('[data-testid=objective-plot] canvas').waitFor();
+    assert.match((await page.textContent('[data-testid=best-trial]')) ?? '', /loss = 1\b/);
+    await shot('sweep-run');
+  });
+
+  it('shows a beamline test-transfers run: the transfers table', async () => {
+    const started = await asAlice('POST', 'flows/test-transfers', { config: 'beamline.yaml' });
+    assert.equal(started.status, 202);
+    const { runId } = (await started.json()) as { runId: string };
+    const view = await ended(runId);
+    assert.equal(view.status, 'completed', view.error);
+
+    await page.goto(`${host.url}/#/runs/${encodeURIComponent(runId)}`);
+    const hops = page.locator('[data-testid=transfers-table] tbody tr');
+    await hops.nth(1).waitFor();
+    const cells: string[][] = [];
+    for (const row of await hops.all()) {
+      cells.push((await row.locator('td').allTextContents()).slice(0, 3));
+    }
+    assert.deepEqual(cells, [
+      ['spot832', 'data832', 'succeeded'],
+      ['data832', 'nersc832', 'succeeded'],
+    ]);
+    await shot('beamline-transfers');
+  });
+
+  it('shows a model run: the iteration × step grid and what each step used', async () => {
+    const created = await asAlice('POST', 'databanks', {
+      name: 'portal_bank',
+      config: await readFile(path.join(modelExample, 'orca_model_config.yaml'), 'utf8'),
+      sourceDir: path.join(sources, 'transport-model'),
+    });
+    assert.equal(created.status, 201, await created.text());
+    const view = await runToEnd<{ runId: string; status: string; error?: string }>(
+      host.url,
+      { pipeline: 'model', params: { databank: 'portal_bank' } },
+      90_000,
+    );
+    assert.equal(view.status, 'completed', view.error);
+
+    await page.goto(`${host.url}/#/runs/${encodeURIComponent(view.runId)}`);
+    const grid = page.locator('[data-testid=model-grid]');
+    await grid.waitFor();
+    assert.deepEqual(await grid.locator('thead th').allTextContents(), [
+      'iteration',
+      'populationsim',
+      'activitysim',
+      'quetzal',
+    ]);
+    assert.equal(await grid.locator('tbody tr').count(), 2);
+    assert.equal(await grid.locator('[data-status=completed]').count(), 5);
+    assert.equal(await grid.locator('[data-status=skipped]').count(), 1);
+    await page.locator('[data-testid=step-usage] canvas').waitFor();
+    await shot('model-run');
+  });
+
+  it('browses datasets by owner and opens one', async () => {
+    const lake = (rel: string): string => path.join(stateDir, 'lake', ...rel.split('/'));
+    await mkdir(lake('alice/scans'), { recursive: true });
+    for (let i = 0; i < 3; i++) await writeFile(lake(`alice/scans/s${i}.h5`), 'x'.repeat(100 * i));
+    const registered = await asAlice('POST', 'datasets', {
+      name: 'user.alice.scans',
+      path: 'alice/scans',
+    });
+    assert.equal(registered.status, 201, await registered.text());
+
+    await page.goto(`${host.url}/#/datasets`);
+    await page.fill('[data-testid=filter-owner]', 'alice');
+    await page.press('[data-testid=filter-owner]', 'Enter');
+    const link = page.locator('[data-testid=datasets-table] a', { hasText: 'user.alice.scans' });
+    await link.waitFor();
+    await shot('datasets');
+    await link.click();
+    const files = page.locator('[data-testid=dataset-files] tbody tr');
+    await files.nth(2).waitFor();
+    assert.equal(await files.count(), 3);
+    await shot('dataset');
+  });
+
+  it('shows what retention has due, and both pruners’ dry runs', async () => {
+    const lake = (rel: string): string => path.join(stateDir, 'lake', ...rel.split('/'));
+    await mkdir(lake('alice/old'), { recursive: true });
+    await writeFile(lake('alice/old/a.txt'), 'old');
+    for (const [p, afterDays] of [
+      ['alice/old', 0],
+      ['alice/keep', 30],
+    ] as const) {
+      const scheduled = await asAlice('POST', 'retention', {
+        path: p,
+        afterDays,
+        reason: 'portal test',
+      });
+      assert.equal(scheduled.status, 201, await scheduled.text());
+    }
+
+    await page.goto(`${host.url}/#/retention`);
+    const scheduled = page.locator('[data-testid=retention-scheduled] tbody tr');
+    await scheduled.nth(1).waitFor();
+    assert.equal(await scheduled.locator('[data-status=due]').count(), 1);
+
+    await page.click('[data-testid=lake-dry-run]');
+    const lakeRows = page.locator('[data-testid=lake-preview-table] tbody tr');
+    await lakeRows.first().waitFor();
+    assert.match((await lakeRows.first().textContent()) ?? '', /alice\/old.*would-prune/);
+
+    await page.click('[data-testid=beamline-dry-run]');
+    await page.locator('[data-testid=beamline-preview] p').first().waitFor();
+    assert.match(
+      (await page.textContent('[data-testid=beamline-preview]')) ?? '',
+      /nothing was deleted \(dry run\)/,
+    );
+    // A config that does not exist is the API's error, shown as such, without a stack trace.
+    await page.fill('[data-testid=prune-config]', 'missing.yaml');
+    await page.click('[data-testid=beamline-dry-run]');
+    const error = page.locator('[data-testid=beamline-preview] [data-testid=error]');
+    await error.waitFor();
+    assert.doesNotMatch((await error.textContent()) ?? '', /\n\s+at /);
+    await page.fill('[data-testid=prune-config]', 'beamline.yaml');
+    await page.click('[data-testid=beamline-dry-run]');
+    await page
+      .locator('[data-testid=beamline-preview] [data-testid=error]')
+      .waitFor({ state: 'detached' });
+    // Nothing was deleted by either preview.
+    assert.equal(await readFile(lake('alice/old/a.txt'), 'utf8'), 'old');
+    await shot('retention');
+  });
+
+  it('shows slots per backend from the metrics', async () => {
+    await page.goto(`${host.url}/#/slots`);
+    const row = page.locator('[data-testid=slots-table] tbody tr', { hasText: 'local' });
+    await row.waitFor();
+    assert.deepEqual((await row.locator('td').allTextContents()).slice(0, 2), ['local', '4']);
+    await page.locator('[data-testid=slots-over-time] canvas').waitFor();
+    await shot('slots');
+  });
+});
