@@ -242,6 +242,39 @@ describe('beamline example: drop a file into the landing folder', () => {
       assert.ok(existsSync(at('data832', '2026/scan_9001.h5')), 'data832 keeps the raw file');
       assert.ok(existsSync(at('data832', '2026/rec_scan_9001/slice_0000.tif')));
       assert.ok(existsSync(at('nersc832', '2026/scan_9001.h5')), 'the home is never pruned');
+      // The ledger and the audit say the same over the read-only API.
+      const retention = await api<{
+        entries: Array<{ endpoint: string; path: string; state: string }>;
+      }>(`${host.url}/api/beamline/retention?config=beamline.yaml&state=pruned`);
+      assert.equal(retention.status, 200, JSON.stringify(retention.body));
+      assert.ok(
+        retention.body.entries.some(
+          (e) => e.endpoint === 'spot832' && e.path === '2026/scan_9001.h5',
+        ),
+      );
+      assert.ok(retention.body.entries.every((e) => e.state === 'pruned'));
+      const audit = await api<{
+        records: Array<{
+          action: string;
+          endpoint: string;
+          who: string;
+          survivor?: { endpoint: string };
+        }>;
+      }>(`${host.url}/api/beamline/prune/audit?config=beamline.yaml`);
+      assert.equal(audit.status, 200, JSON.stringify(audit.body));
+      const deleted = audit.body.records.filter((r) => r.action === 'deleted');
+      assert.equal(deleted.length, report.deleted);
+      assert.ok(deleted.every((r) => r.who === 'tester' && r.survivor !== undefined));
+      assert.ok(
+        !audit.body.records.some((r) => r.action === 'would-delete'),
+        'a dry run writes no audit',
+      );
+      const bad = await api<{ error: { field?: string } }>(
+        `${host.url}/api/beamline/retention?config=beamline.yaml&state=lost`,
+      );
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.field, 'query.state');
+
       // The raw data's home is named first among survivors; scratch outputs survive at data832.
       const survivorOf = (endpoint: string): string | undefined =>
         report.entries.find((e) => e.endpoint === endpoint)?.survivor?.endpoint;

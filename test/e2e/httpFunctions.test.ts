@@ -88,6 +88,8 @@ describe('HTTP functions under hostile input', () => {
       'pruneRetentionNow',
       'pruneBeamlineNow',
       'startBeamlineFlow',
+      'listBeamlineRetention',
+      'listBeamlinePruneAudit',
       'portalPage',
       'portalAsset',
     ]) {
