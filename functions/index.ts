@@ -4,10 +4,18 @@
  */
 import { loadConfig } from '../shared/app/config.js';
 import { servicesConfigured } from '../shared/app/services.js';
+import { startAzureMonitor } from '../shared/telemetry/azureMonitor.js';
 
 // Settings are checked when the app loads, so a missing or malformed one stops the app at
 // start-up with its name instead of failing the first request (the local host checked its own).
-if (!servicesConfigured()) loadConfig(process.env);
+// Only in the Functions host (the local host configured its services and its own tracing):
+// Application Insights through OpenTelemetry when the app has a connection string.
+if (!servicesConfigured()) {
+  loadConfig(process.env);
+  void startAzureMonitor(process.env).catch((error: unknown) => {
+    console.error('Azure Monitor OpenTelemetry did not start:', error);
+  });
+}
 
 import './http/runs.js';
 import './http/pipelines.js';

@@ -323,6 +323,8 @@ var batonSettings = [
   { name: 'BATON_DATABANK_ROOT', value: '' }
   { name: 'BATON_MODEL_SOURCES_ROOT', value: '' }
   { name: 'BATON_ACTIVITY_CONCURRENCY', value: '32' }
+  // The local host's OTLP export; in Azure, traces go to Application Insights instead.
+  { name: 'BATON_OTLP_ENDPOINT', value: '' }
   { name: 'BATON_COSMOS_ENDPOINT', value: cosmos.properties.documentEndpoint }
   { name: 'BATON_COSMOS_DATABASE', value: cosmosDatabaseName }
   { name: 'BATON_LAKE_ACCOUNT_URL', value: lakeStorage.properties.primaryEndpoints.dfs }

@@ -4,6 +4,7 @@ import { beamlineConfigsOf } from '../../shared/app/beamlinePrune.js';
 import { jobDepsOf } from '../../shared/app/jobDeps.js';
 import { dispatchLandedFile, recordLandedFile } from '../../shared/app/landing.js';
 import { getServices } from '../../shared/app/services.js';
+import { runLog } from '../../shared/telemetry/runLog.js';
 import { describeValue } from '../../shared/domain/describe.js';
 
 // A landed file is recorded in the ledger, then handed to the beamline whose new-file source
@@ -19,7 +20,7 @@ df.app.client.storageBlob('registerLandedFile', {
         : describeValue(context.triggerMetadata?.name ?? '');
     const content = Buffer.isBuffer(blob) ? blob : Buffer.from(String(blob));
     const file = await recordLandedFile({ state: s.state, clock: s.clock }, path, content);
-    context.log(`landed ${file.path} (${file.size} bytes, md5 ${file.md5})`);
+    runLog(context).info(`landed ${file.path} (${file.size} bytes, md5 ${file.md5})`);
     const dispatched = await dispatchLandedFile(
       {
         runs: {
@@ -35,7 +36,7 @@ df.app.client.storageBlob('registerLandedFile', {
       file,
     );
     if (dispatched !== undefined) {
-      context.log(
+      runLog(context, { runId: dispatched.runId }).info(
         `${file.path}: beamline run ${dispatched.runId} ${dispatched.started ? 'started' : 'already running'} (${dispatched.config})`,
       );
     }

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 import { getServices } from '../../shared/app/services.js';
+import { runLog } from '../../shared/telemetry/runLog.js';
 import { taskDepsOf } from '../../shared/app/taskDeps.js';
 import { runSchedulerTick } from '../../shared/app/taskScheduler.js';
 
@@ -8,7 +9,7 @@ app.timer('scheduleTasks', {
   handler: async (_timer, context) => {
     const result = await runSchedulerTick(taskDepsOf(await getServices()));
     if (result.launched > 0 || result.taskEvents > 0) {
-      context.log(
+      runLog(context).info(
         `scheduler: ${result.launched} launched, ${result.waiting} waiting, ${result.running} running`,
       );
     }

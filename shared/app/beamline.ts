@@ -20,6 +20,7 @@ import {
   type RetentionResult,
   type StartTransferInput,
 } from '../orchestrations/beamlineTypes.js';
+import { recordPastSpan, spanAttributes, spanNames } from '../telemetry/tracing.js';
 import { recordTransfer } from './transferRecords.js';
 import {
   assertFolderEndpoint,
@@ -167,6 +168,26 @@ async function recordIfEnded(
   result: HopResult,
 ): Promise<HopResult> {
   if (result.state === 'active') return result;
+  const now = deps.clock.now();
+  recordPastSpan({
+    name: spanNames.transfer,
+    parent: { runId: hop.runId },
+    start: now.getTime() - result.durationMs,
+    end: now,
+    attributes: {
+      [spanAttributes.runId]: hop.runId,
+      [spanAttributes.transferId]: result.transferId,
+      [spanAttributes.transferFrom]: result.from,
+      [spanAttributes.transferTo]: result.to,
+      [spanAttributes.transferState]: result.state,
+      [spanAttributes.transferBytes]: result.bytes,
+      [spanAttributes.transferFiles]: result.files,
+    },
+    outcome:
+      result.state === 'succeeded'
+        ? { ok: true }
+        : { ok: false, message: result.reason ?? `transfer ${result.state}` },
+  });
   await recordTransfer(deps.state, {
     ...result,
     runId: hop.runId,

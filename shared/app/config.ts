@@ -62,6 +62,12 @@ const configSchema = z.object({
   BATON_DATABANK_ROOT: z.string().default(''),
   /** Model configs' template and input folders must be inside this one; empty means the host's working folder. */
   BATON_MODEL_SOURCES_ROOT: z.string().default(''),
+  /**
+   * The local host exports traces to this OTLP/HTTP collector (base URL, e.g.
+   * http://127.0.0.1:4318; traces go to <url>/v1/traces). Unset: no export. Azure uses
+   * Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING) instead.
+   */
+  BATON_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   /** Activities the local engine runs at once. */
   BATON_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /** Azure: Cosmos DB account endpoint and database (BATON_STATE=cosmos). */

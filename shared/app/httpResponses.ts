@@ -1,5 +1,6 @@
 import { BatonError, httpStatusOf, isBatonError } from '../domain/errors.js';
 import type { HttpRequest, InvocationContext } from '../runtime/functionsApi.js';
+import { runLog } from '../telemetry/runLog.js';
 
 /**
  * Maps use-case results and errors to HTTP replies: `{error:{code,message,field?}}` with a 4xx
@@ -14,10 +15,10 @@ export interface JsonReply {
 
 export function errorReply(error: unknown, context: InvocationContext): JsonReply {
   if (isBatonError(error)) {
-    if (httpStatusOf(error.code) >= 500) context.error(error);
+    if (httpStatusOf(error.code) >= 500) runLog(context).error(error);
     return { status: httpStatusOf(error.code), jsonBody: { error: error.toJSON() } };
   }
-  context.error(error);
+  runLog(context).error(error);
   return {
     status: 500,
     jsonBody: { error: { code: 'internal', message: 'internal error; see the host log' } },

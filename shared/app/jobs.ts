@@ -15,6 +15,7 @@ import {
 } from '../ports/compute.js';
 import type { LogStore } from '../ports/logStore.js';
 import type { StateStore, StoredDocument } from '../ports/stateStore.js';
+import { inRunSpan, recordPastSpan, spanAttributes, spanNames } from '../telemetry/tracing.js';
 import type { JobEvent } from './jobEvents.js';
 
 /**
@@ -122,7 +123,12 @@ export async function launchJob(deps: JobDeps, raw: unknown): Promise<JobRecord 
   if (doc.body.state !== 'queued') return doc.body;
   let status: JobStatus;
   try {
-    status = await deps.compute.launch(doc.body.spec);
+    status = await inRunSpan(
+      spanNames.jobLaunch,
+      runSpanParent(doc.body),
+      jobSpanAttributes(doc.body, deps.compute.name),
+      () => deps.compute.launch(doc.body.spec),
+    );
   } catch (error) {
     if (!isBatonError(error) || !['validation', 'forbidden', 'not_found'].includes(error.code))
       throw error;
@@ -248,8 +254,45 @@ async function updateJob(
   throw new BatonError('unavailable', `job ${doc.body.jobId}: too many concurrent updates`);
 }
 
+/** A run's job hangs under the orchestration waiting for it (a sub-orchestration or the run). */
+function runSpanParent(job: JobRecord): { runId: string; instanceId?: string } {
+  return job.instanceId === undefined
+    ? { runId: job.runId }
+    : { runId: job.runId, instanceId: job.instanceId };
+}
+
+function jobSpanAttributes(job: JobRecord, backend: string): Record<string, string | number> {
+  return {
+    [spanAttributes.runId]: job.runId,
+    [spanAttributes.jobId]: job.jobId,
+    [spanAttributes.backend]: backend,
+    [spanAttributes.stepId]: job.stepId,
+    [spanAttributes.attempt]: job.attempt,
+  };
+}
+
+/** The job's whole life (launch to end) as one span of its run's trace, recorded when it ends. */
+function traceEndedJob(job: JobRecord, backend: string, now: Date): void {
+  recordPastSpan({
+    name: spanNames.job,
+    parent: runSpanParent(job),
+    start: new Date(job.launchedAt ?? job.queuedAt),
+    end: job.finishedAt === undefined ? now : new Date(job.finishedAt),
+    attributes: {
+      ...jobSpanAttributes(job, backend),
+      [spanAttributes.jobState]: job.state,
+      ...(job.exitCode === undefined ? {} : { [spanAttributes.exitCode]: job.exitCode }),
+    },
+    outcome:
+      job.state === 'succeeded'
+        ? { ok: true }
+        : { ok: false, message: job.message ?? `job ${job.state}` },
+  });
+}
+
 async function announce(deps: JobDeps, doc: StoredDocument<JobRecord>): Promise<void> {
   const job = doc.body;
+  traceEndedJob(job, deps.compute.name, deps.clock.now());
   const event: JobEvent = {
     runId: job.runId,
     jobId: job.jobId,

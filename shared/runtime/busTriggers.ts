@@ -1,6 +1,11 @@
 import type { Bus } from '../ports/bus.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
-import { invocationContextFor, resolveAppSetting, stringOption } from './invocation.js';
+import {
+  invocationContextFor,
+  logFieldsOfMessage,
+  resolveAppSetting,
+  stringOption,
+} from './invocation.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -30,8 +35,10 @@ export function startBusTriggers(options: {
       try {
         const messages = await options.bus.receive(queue, { maxMessages: 1, maxWaitMs: 250 });
         for (const message of messages) {
+          const logFields = logFieldsOfMessage(message.body);
           const context = invocationContextFor(fn, options.logger, {
             inputs: options.inputs(),
+            logFields,
             triggerMetadata: {
               messageId: message.messageId,
               deliveryCount: message.deliveryCount,
@@ -44,7 +51,7 @@ export function startBusTriggers(options: {
             await options.bus.complete(queue, message);
           } catch (error) {
             options.logger.warn(
-              { function: fn.name, err: error },
+              { function: fn.name, ...logFields, err: error },
               `message ${message.messageId} failed (delivery ${message.deliveryCount})`,
             );
             await options.bus.abandon(queue, message).catch(() => undefined);

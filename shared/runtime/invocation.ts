@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { definedFields, LogFields, type LogFieldValues } from '../telemetry/runLog.js';
 import type { Logger } from './logger.js';
 import { InvocationContext } from './functionsApi.js';
 import type { RegisteredFunction } from './functionRegistry.js';
@@ -6,18 +7,26 @@ import type { RegisteredFunction } from './functionRegistry.js';
 /**
  * Builds the InvocationContext a registered function expects: its binding options (so that
  * `df.getClient` finds its durableClient input), its extra input values, and a log handler
- * that routes `context.log` to the host's logger.
+ * that routes `context.log` to the host's logger. Every line carries `logFields` (a message's
+ * runId and jobId) plus the fields a function passes through `runLog` (shared/telemetry/runLog.ts).
  */
 export function invocationContextFor(
   fn: RegisteredFunction,
   logger: Logger,
-  extras: { inputs?: Record<string, unknown>; triggerMetadata?: Record<string, unknown> } = {},
+  extras: {
+    inputs?: Record<string, unknown>;
+    triggerMetadata?: Record<string, unknown>;
+    logFields?: LogFieldValues;
+  } = {},
 ): InvocationContext {
+  const base = logger.child({ function: fn.name, ...extras.logFields });
   const context = new InvocationContext({
     invocationId: randomUUID(),
     functionName: fn.name,
     ...(extras.triggerMetadata ? { triggerMetadata: extras.triggerMetadata } : {}),
-    logHandler: (level, ...args) => {
+    logHandler: (level, ...all) => {
+      const fields = all.filter((a): a is LogFields => a instanceof LogFields);
+      const args = all.filter((a) => !(a instanceof LogFields));
       const message = args
         .map((a) =>
           a instanceof Error
@@ -27,7 +36,10 @@ export function invocationContextFor(
               : JSON.stringify(a),
         )
         .join(' ');
-      const log = logger.child({ function: fn.name });
+      const log =
+        fields.length === 0
+          ? base
+          : base.child(Object.assign({}, ...fields.map((f) => f.fields)) as LogFieldValues);
       if (level === 'error' || level === 'critical') log.error(message);
       else if (level === 'warning') log.warn(message);
       else if (level === 'information') log.info(message);
@@ -45,6 +57,13 @@ export function invocationContextFor(
     if (value !== undefined) context.extraInputs.set(input.name, value);
   }
   return context;
+}
+
+/** The run and job a queue message is about (its body's `runId` and `jobId`, when present). */
+export function logFieldsOfMessage(body: unknown): LogFieldValues {
+  if (typeof body !== 'object' || body === null) return {};
+  const { runId, jobId } = body as { runId?: unknown; jobId?: unknown };
+  return definedFields({ runId, jobId });
 }
 
 /** `%NAME%` in a binding option means "the app setting NAME", as in the Functions host. */

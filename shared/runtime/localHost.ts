@@ -12,6 +12,7 @@ import { installFunctionsCore, registeredFunctions } from './functionRegistry.js
 import { registryLookup } from './functionLookup.js';
 import { createHttpDispatcher, routePrefixOf } from './httpFunctions.js';
 import { startLandingTriggers } from './landingTriggers.js';
+import { installOtlpTracing } from '../telemetry/exporters.js';
 import { createLogger, type Logger } from './logger.js';
 import { packageRoot } from './packageRoot.js';
 import { acquireStateDirLock } from './stateDirLock.js';
@@ -63,15 +64,15 @@ export class LocalHost {
       clock: services.clock,
       activityConcurrency:
         options.activityConcurrency ?? services.config.BATON_ACTIVITY_CONCURRENCY,
-      log: (level, instanceId, message) => {
-        const log = logger.child({ instanceId });
+      log: (level, instanceId, message, fields) => {
+        const log = logger.child({ instanceId, ...fields });
         if (level === 'error') log.error(message);
         else if (level === 'warning' || level === 'warn') log.warn(message);
         else log.debug(message);
       },
       onTerminal: (status) =>
         logger.info(
-          { instanceId: status.instanceId },
+          { instanceId: status.instanceId, runId: this.engine.runIdOf(status.instanceId) },
           `${status.name} ${status.runtimeStatus.toLowerCase()}`,
         ),
     });
@@ -96,6 +97,11 @@ export class LocalHost {
     const settings = { ...appSettingsOf(config), ...env };
     const host = new LocalHost({ ...options, stateDir, env: settings }, services, logger);
     host.stoppers.push(releaseLock);
+    if (config.BATON_OTLP_ENDPOINT !== undefined) {
+      // Last to stop: spans of the engine's final commits are flushed too.
+      host.stoppers.push(installOtlpTracing(config.BATON_OTLP_ENDPOINT));
+      logger.info(`exporting traces (OTLP/HTTP) to ${config.BATON_OTLP_ENDPOINT}`);
+    }
     try {
       await host.startParts(settings);
     } catch (error) {

@@ -1,6 +1,14 @@
 import { BatonError } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { InstanceQuery, InstanceStatus } from '../../ports/orchestrationClient.js';
+import {
+  failSpan,
+  inRunSpan,
+  recordOrchestrationSpan,
+  spanAttributes,
+  spanNames,
+} from '../../telemetry/tracing.js';
+import { definedFields, LogFields, type LogFieldValues } from '../../telemetry/runLog.js';
 import { InvocationContext } from '../functionsApi.js';
 import { ActivityPool } from './activityPool.js';
 import {
@@ -71,7 +79,12 @@ export interface EngineOptions {
   clock: Clock;
   /** Activities running at once (default 32). */
   activityConcurrency?: number;
-  log?: (level: string, instanceId: string, message: string) => void;
+  /**
+   * Every line names its instance and carries `runId` (the top-level instance's id: a
+   * sub-orchestration's lines belong to the run that started it) and, for an activity's
+   * lines, `step` (the activity's name), `attempt` and `jobId` when its input names one.
+   */
+  log?: (level: string, instanceId: string, message: string, fields: LogFieldValues) => void;
   /** Called whenever an instance reaches a terminal status. */
   onTerminal?: (status: InstanceStatus) => void;
 }
@@ -82,6 +95,8 @@ interface ActivityWork {
   taskId: number;
   name: string;
   input: unknown;
+  /** 1 for the first execution of a task, n for its (n-1)th retry. */
+  attempt: number;
 }
 
 interface Inbound {
@@ -118,8 +133,7 @@ export class DurableEngine {
     await this.store.sweepLeftovers();
     // Load everything before resuming anything: a parent's recovery looks up its children.
     const loaded: LiveInstance[] = [];
-    const skip = (what: string, why: string): void =>
-      this.options.log?.('error', what, `skipped: ${why}`);
+    const skip = (what: string, why: string): void => this.log('error', what, `skipped: ${why}`);
     for (const id of await this.store.listIds((name) => skip(name, 'not an instance folder'))) {
       try {
         const found = await this.store.load(id);
@@ -303,6 +317,7 @@ export class DurableEngine {
           taskId: e.EventId,
           name: e.Name ?? '',
           input: fromJsonText(e.Input),
+          attempt: attemptOf(inst, e),
         });
         break;
       case EventType.TimerCreated:
@@ -460,7 +475,7 @@ export class DurableEngine {
       recorded: inst.scheduled,
       newEvents: events,
       now,
-      log: (level, message) => this.options.log?.(level, inst.facts.instanceId, message),
+      log: (level, message) => this.log(level, inst.facts.instanceId, message),
     });
   }
 
@@ -580,7 +595,9 @@ export class DurableEngine {
     const waiters = this.waiters.get(inst.facts.instanceId);
     this.waiters.delete(inst.facts.instanceId);
     for (const wake of waiters ?? []) wake();
-    this.options.onTerminal?.(toStatus(inst));
+    const status = toStatus(inst);
+    this.traceInstance(inst, status);
+    this.options.onTerminal?.(status);
     this.notifyParentIfNeeded(inst);
   }
 
@@ -604,27 +621,72 @@ export class DurableEngine {
       return; // the execution that asked for it is gone: do not run work nobody waits for
     }
     const handler = this.options.functions.activity(work.name);
-    let completion: HistoryEvent;
-    try {
-      if (!handler) throw new BatonError('not_found', `activity '${work.name}' is not registered`);
-      const context = new InvocationContext({
-        invocationId: `${work.instanceId}:${work.taskId}`,
-        functionName: work.name,
-        logHandler: (level, ...args) =>
-          this.options.log?.(level, work.instanceId, `${work.name}: ${args.map(String).join(' ')}`),
-        options: { trigger: { type: 'activityTrigger', name: 'input' } },
-      });
-      completion = taskCompleted(work.taskId, await handler(work.input, context), this.nowIso());
-    } catch (error) {
-      if (error instanceof Error && !(error instanceof BatonError && error.code !== 'internal')) {
-        this.options.log?.(
-          'warn',
-          work.instanceId,
-          `${work.name} (task ${work.taskId}) failed: ${error.stack ?? error.message}`,
-        );
-      }
-      completion = taskFailed(work.taskId, toFailureDetails(error), this.nowIso());
-    }
+    const runId = this.runIdOf(work.instanceId);
+    const fields = activityLogFields(work);
+    const started = performance.now();
+    const completion = await inRunSpan(
+      spanNames.activity(work.name),
+      { runId, instanceId: work.instanceId },
+      {
+        [spanAttributes.runId]: runId,
+        [spanAttributes.instanceId]: work.instanceId,
+        [spanAttributes.activity]: work.name,
+        [spanAttributes.taskId]: work.taskId,
+        [spanAttributes.attempt]: work.attempt,
+        ...(fields.jobId === undefined ? {} : { [spanAttributes.jobId]: fields.jobId }),
+      },
+      async (span): Promise<HistoryEvent> => {
+        try {
+          if (!handler)
+            throw new BatonError('not_found', `activity '${work.name}' is not registered`);
+          const context = new InvocationContext({
+            invocationId: `${work.instanceId}:${work.taskId}`,
+            functionName: work.name,
+            logHandler: (level, ...all) => {
+              const extra = all.filter((a): a is LogFields => a instanceof LogFields);
+              const args = all.filter((a) => !(a instanceof LogFields));
+              this.log(
+                level,
+                work.instanceId,
+                `${work.name}: ${args.map(String).join(' ')}`,
+                Object.assign({}, fields, ...extra.map((f) => f.fields)) as LogFieldValues,
+              );
+            },
+            options: { trigger: { type: 'activityTrigger', name: 'input' } },
+          });
+          const result = await handler(work.input, context);
+          this.log(
+            'debug',
+            work.instanceId,
+            `${work.name} (task ${work.taskId}, attempt ${work.attempt}) completed in ${Math.round(performance.now() - started)} ms`,
+            fields,
+          );
+          return taskCompleted(work.taskId, result, this.nowIso());
+        } catch (error) {
+          if (
+            error instanceof Error &&
+            !(error instanceof BatonError && error.code !== 'internal')
+          ) {
+            this.log(
+              'warn',
+              work.instanceId,
+              `${work.name} (task ${work.taskId}, attempt ${work.attempt}) failed: ${error.stack ?? error.message}`,
+              fields,
+            );
+          } else {
+            this.log(
+              'debug',
+              work.instanceId,
+              `${work.name} (task ${work.taskId}, attempt ${work.attempt}) failed: ${error instanceof Error ? error.message : String(error)}`,
+              fields,
+            );
+          }
+          // The activity's failure is the span's; the engine itself goes on (a completion).
+          failSpan(span, error);
+          return taskFailed(work.taskId, toFailureDetails(error), this.nowIso());
+        }
+      },
+    );
     const inst = current();
     if (!inst) return;
     inst.activitiesInFlight = Math.max(0, inst.activitiesInFlight - 1);
@@ -754,12 +816,86 @@ export class DurableEngine {
   }
 
   private logError(inst: LiveInstance, error: unknown): void {
-    this.options.log?.(
+    this.log(
       'error',
       inst.facts.instanceId,
       error instanceof Error ? (error.stack ?? error.message) : String(error),
     );
   }
+
+  private log(level: string, instanceId: string, message: string, fields?: LogFieldValues): void {
+    this.options.log?.(level, instanceId, message, {
+      runId: this.runIdOf(instanceId),
+      ...fields,
+    });
+  }
+
+  /**
+   * The run an instance belongs to: the top of its chain of parents (a sweep's trials, a model
+   * run's iterations and a beamline's hops are sub-orchestrations of the run's instance).
+   */
+  runIdOf(instanceId: string): string {
+    let id = instanceId;
+    for (let depth = 0; depth < 64; depth++) {
+      const parent = this.live.get(id)?.facts.parentInstanceId;
+      if (parent === undefined) return id;
+      id = parent;
+    }
+    return id;
+  }
+
+  /** The instance's span, recorded once it has ended (its activities' spans already name it). */
+  private traceInstance(inst: LiveInstance, status: InstanceStatus): void {
+    const runId = this.runIdOf(inst.facts.instanceId);
+    const failed = status.runtimeStatus === 'Failed';
+    recordOrchestrationSpan({
+      orchestration: inst.facts.name,
+      runId,
+      instanceId: inst.facts.instanceId,
+      ...(inst.facts.parentInstanceId === undefined
+        ? {}
+        : { parentInstanceId: inst.facts.parentInstanceId }),
+      start: new Date(status.createdTime),
+      end: new Date(status.lastUpdatedTime),
+      attributes: {
+        [spanAttributes.runId]: runId,
+        [spanAttributes.instanceId]: inst.facts.instanceId,
+        [spanAttributes.orchestration]: inst.facts.name,
+        [spanAttributes.status]: status.runtimeStatus,
+      },
+      outcome: failed
+        ? { ok: false, message: describeError(status.output ?? inst.outcome.error) }
+        : status.runtimeStatus === 'Completed'
+          ? { ok: true }
+          : { ok: false, message: status.runtimeStatus.toLowerCase() },
+    });
+  }
+}
+
+/** An activity's line fields: its name as the step, its attempt, the job its input names. */
+function activityLogFields(work: ActivityWork): LogFieldValues {
+  const input = typeof work.input === 'object' && work.input !== null ? work.input : {};
+  const { jobId } = input as { jobId?: unknown };
+  return definedFields({ step: work.name, attempt: work.attempt, jobId });
+}
+
+/** 1 + the earlier executions of the same retry chain (retries name the chain's first task). */
+function attemptOf(inst: LiveInstance, e: HistoryEvent): number {
+  if (e.RetryOf === undefined) return 1;
+  let attempt = 1;
+  for (const [taskId, scheduled] of inst.scheduled) {
+    if (
+      scheduled.EventType === EventType.TaskScheduled &&
+      scheduled.RetryOf === e.RetryOf &&
+      taskId < e.EventId
+    )
+      attempt++;
+  }
+  return attempt + 1;
+}
+
+function describeError(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value ?? 'failed');
 }
 
 function sleep(ms: number): Promise<void> {
