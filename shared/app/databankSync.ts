@@ -559,7 +559,13 @@ async function downloadDatabank(
         await downloadStep(deps.lake, prefix, root, step, summary, context.localWrites),
       );
     });
-    if (staging !== undefined) await moveStagedIntoPlace(staging, context.localFolder);
+    if (staging !== undefined) {
+      // Flushed where they are (a move keeps the same files), then the databank's folder,
+      // whose new entries the move made.
+      await context.localWrites.flush();
+      await moveStagedIntoPlace(staging, context.localFolder);
+      context.localWrites.add(context.localFolder);
+    }
   } catch (error) {
     if (staging !== undefined) await rm(staging, { recursive: true, force: true });
     if (createdFolder) await rmdir(context.localFolder).catch(() => undefined);
@@ -585,7 +591,9 @@ async function downloadStep(
     try {
       await lake.downloadFile(source, zipTemp);
       await extractZip(zipTemp, folderTemp, step.from);
-      await rename(folderTemp, localPathOf(root, step.unzipInto));
+      const unzipped = localPathOf(root, step.unzipInto);
+      await rename(folderTemp, unzipped);
+      for (const file of await filesUnder(unzipped)) localWrites.add(file);
     } finally {
       await rm(zipTemp, { force: true });
       await rm(folderTemp, { recursive: true, force: true });
@@ -625,6 +633,12 @@ async function downloadStep(
   } finally {
     await rm(temp, { force: true });
   }
+}
+
+/** Every file and folder below `folder` (absolute paths), for the flush at the sync's end. */
+async function filesUnder(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  return [folder, ...entries.map((e) => path.join(e.parentPath, e.name))];
 }
 
 /** Moves each top-level entry of the staging folder into the databank, refusing to replace any. */

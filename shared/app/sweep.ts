@@ -18,6 +18,7 @@ import {
   type Objective,
   type TrialParams,
 } from '../domain/sweep/searchSpace.js';
+import { isBatonError } from '../domain/errors.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComputeBackend } from '../ports/compute.js';
@@ -335,9 +336,13 @@ export async function checkTrialPruning(
     input.metricsFile === undefined
       ? metricsFromOutput(
           (
-            await deps.compute.logs(jobIdFor(input.runId, trialStepId(input.index), 1), {
-              tail: 10_000,
-            })
+            await deps.compute
+              .logs(jobIdFor(input.runId, trialStepId(input.index), 1), { tail: 10_000 })
+              .catch((error: unknown) => {
+                // Not created yet (the launch still on its way): nothing reported so far.
+                if (isBatonError(error, 'not_found')) return '';
+                throw error;
+              })
           ).split('\n'),
         )
       : await readMetricsFile(input.metricsFile);

@@ -67,13 +67,22 @@ export function* runJobAndWait(
   const timer = context.df.createTimer(deadline);
   const ended = context.df.waitForExternalEvent(`job:${jobId}`);
   let outcome: JobOutcome | undefined;
+  const timedOut = function* (): Generator<df.Task, JobOutcome, unknown> {
+    yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
+    return { jobId, state: 'timed_out', message: `no end reported within ${timeoutSeconds} s` };
+  };
   while (outcome === undefined) {
-    // A task that completed while the orchestrator waited on something else never wakes a
-    // Task.any built afterwards (durable-functions only notifies a task's latest parent), so
-    // an end that already arrived is taken as it is.
+    // A task that completed while the orchestrator waited on something else (a look by the
+    // watch) never wakes a Task.any built afterwards — durable-functions only notifies a task's
+    // latest parent — so the job's end and the deadline are checked before every wait, and a
+    // completed timer is never canceled (that throws).
     if (ended.isCompleted) {
-      timer.cancel();
+      if (!timer.isCompleted) timer.cancel();
       outcome = outcomeOf(jobId, ended.result as Omit<JobOutcome, 'jobId'>);
+      break;
+    }
+    if (timer.isCompleted) {
+      outcome = yield* timedOut();
       break;
     }
     const nextCheck =
@@ -87,32 +96,25 @@ export function* runJobAndWait(
     const winner = yield context.df.Task.any(
       tick === undefined ? [ended, timer] : [ended, timer, tick],
     );
-    if (winner === ended) {
-      timer.cancel();
-      tick?.cancel();
-      outcome = outcomeOf(jobId, ended.result as Omit<JobOutcome, 'jobId'>);
-    } else if (winner === timer) {
-      tick?.cancel();
-      yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
-      outcome = {
-        jobId,
-        state: 'timed_out',
-        message: `no end reported within ${timeoutSeconds} s`,
-      };
-    } else if (watch !== undefined) {
-      const reason = yield* watch.check();
-      if (reason === undefined) continue;
-      timer.cancel();
-      yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
-      // Its end event is awaited (briefly), so it is not raised on a finished orchestration.
-      if (!ended.isCompleted) {
-        const grace = context.df.createTimer(
-          addSeconds(context.df.currentUtcDateTime, stopGraceSeconds),
-        );
-        if ((yield context.df.Task.any([ended, grace])) === ended) grace.cancel();
-      }
-      outcome = { jobId, state: 'canceled', message: reason };
+    if (winner !== tick) {
+      if (tick !== undefined && !tick.isCompleted) tick.cancel();
+      continue; // the job's end or the deadline: taken at the top of the loop
     }
+    if (watch === undefined) continue;
+    const reason = yield* watch.check();
+    // The job may have ended, or its time run out, while the watch looked: that wins.
+    if (reason === undefined || ended.isCompleted || timer.isCompleted) continue;
+    timer.cancel();
+    yield context.df.callActivity('cancelJob', { runId: request.runId, jobId });
+    // Its end event is awaited (briefly), so it is not raised on a finished orchestration.
+    if (!ended.isCompleted) {
+      const grace = context.df.createTimer(
+        addSeconds(context.df.currentUtcDateTime, stopGraceSeconds),
+      );
+      yield context.df.Task.any([ended, grace]);
+      if (!grace.isCompleted) grace.cancel();
+    }
+    outcome = { jobId, state: 'canceled', message: reason };
   }
   yield context.df.callActivity('collectJobLogs', {
     runId: request.runId,

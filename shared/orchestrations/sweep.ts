@@ -189,15 +189,16 @@ export function* sweepTrial(
     // Live pruning: between polls, the median rule looks at what the trial reported so far.
     let prunedAtStep: number | undefined;
     const pruner = input.pruner;
+    // A sweep started before live pruning existed has no checkSeconds: it is not watched, so
+    // its replay schedules what its history holds.
     const watch: JobWatch | undefined =
-      pruner.kind === 'median'
+      pruner.kind === 'median' && pruner.checkSeconds !== undefined
         ? {
             everySeconds: pruner.checkSeconds,
             check: function* () {
-              const look = (yield context.df.callActivityWithRetry(
-                'checkTrialPruning',
-                activityRetry,
-                {
+              let look: { prunedAtStep: number | null };
+              try {
+                look = (yield context.df.callActivityWithRetry('checkTrialPruning', activityRetry, {
                   runId: input.runId,
                   index: input.index,
                   tracking: input.tracking,
@@ -206,8 +207,12 @@ export function* sweepTrial(
                   ...(prepared.metricsFile === undefined
                     ? {}
                     : { metricsFile: prepared.metricsFile }),
-                },
-              )) as { prunedAtStep: number | null };
+                })) as { prunedAtStep: number | null };
+              } catch {
+                // No verdict this time (the tracker or the backend's logs unreachable): the
+                // trial runs on and is looked at again, or judged when it ends.
+                return undefined;
+              }
               if (look.prunedAtStep === null) return undefined;
               prunedAtStep = look.prunedAtStep;
               return `pruned at step ${look.prunedAtStep}: below the median of completed trials`;

@@ -115,7 +115,8 @@ export async function inRunSpan<T>(
   const span = tracer().startSpan(name, { attributes }, contextOfRun(parent));
   try {
     const result = await work(span);
-    span.setStatus({ code: SpanStatusCode.OK });
+    // `work` may have marked it failed itself (an activity that failed without throwing here).
+    if (!failedSpans.has(span)) span.setStatus({ code: SpanStatusCode.OK });
     return result;
   } catch (error) {
     failSpan(span, error);
@@ -125,8 +126,12 @@ export async function inRunSpan<T>(
   }
 }
 
+/** Spans marked failed, so a later OK does not overwrite the status (the OTel API cannot read it). */
+const failedSpans = new WeakSet<Span>();
+
 /** Marks a span failed with the error's message (and records it as an exception event). */
 export function failSpan(span: Span, error: unknown): void {
+  failedSpans.add(span);
   if (error instanceof Error) span.recordException(error);
   span.setStatus({
     code: SpanStatusCode.ERROR,

@@ -173,6 +173,23 @@ describe('observability: run-scoped logs and one trace per run', () => {
     assert.equal(job?.status.code, SpanStatusCode.ERROR);
     assert.equal(job?.attributes[spanAttributes.exitCode], 4);
   });
+
+  it(
+    'a failed activity: its span is ERROR, not overwritten by OK',
+    { timeout: 60_000 },
+    async () => {
+      const runId = 'obs-activity-fail';
+      const view = await runToEnd<{ status: string }>(host.url, {
+        pipeline: 'beamline',
+        runId,
+        params: { config: 'no-such-beamline.yaml', path: 'x.h5' },
+      });
+      assert.equal(view.status, 'failed');
+      const plan = spansOf(runId).filter((s) => s.name.includes('planBeamlineDispatch'));
+      assert.ok(plan.length >= 1, 'the planning activity has a span');
+      for (const span of plan) assert.equal(span.status.code, SpanStatusCode.ERROR, span.name);
+    },
+  );
 });
 
 function spanStart(span: ReadableSpan): number {

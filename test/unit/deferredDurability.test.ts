@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FolderLake } from '../../shared/adapters/local/folderLake.js';
+import { PendingFlush } from '../../shared/adapters/local/fsPrimitives.js';
+import { syncDatabank } from '../../shared/app/databankSync.js';
+import { systemClock } from '../../shared/ports/clock.js';
 
 /**
  * Deferred durability: a write with `deferDurability` is published at once (atomically, like
@@ -65,5 +68,53 @@ describe('FolderLake: deferred durability', () => {
     synced = [];
     await lake.flush();
     assert.equal(synced.length, 0, 'a second flush has nothing left to do');
+  });
+
+  it('a first databank download flushes every file where it ends up', async () => {
+    const lake = new FolderLake({ root: path.join(root, 'lake3') });
+    const source = path.join(root, 'db-up');
+    await mkdir(path.join(source, 'outputs'), { recursive: true });
+    await writeFile(
+      path.join(source, 'orca_model_config.yaml'),
+      'model_steps: [step]\niterations: {total: 1}\nsub_components:\n  step:\n    commands: [{command: "true"}]\n',
+    );
+    for (let i = 0; i < 5; i++) await writeFile(path.join(source, 'outputs', `o${i}.csv`), `${i}`);
+    const deps = { lake, clock: systemClock };
+    await syncDatabank(deps, { action: 'upload', databank: 'db', databankDir: source });
+    synced = [];
+    // A fresh folder: the download is staged, then moved in; the flush must reach the files.
+    const target = path.join(root, 'db-down');
+    const summary = await syncDatabank(deps, {
+      action: 'download',
+      databank: 'db',
+      databankDir: target,
+    });
+    assert.equal((summary as { downloaded: number }).downloaded, 6);
+    assert.ok(synced.length >= 6 + 2, `6 files and their folders fsynced, got ${synced.length}`);
+  });
+});
+
+describe('PendingFlush', () => {
+  it('makes a second flush wait for the first, and gives a failed batch back', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'baton-pending-'));
+    try {
+      const pending = new PendingFlush();
+      await writeFile(path.join(dir, 'a'), 'a');
+      pending.add(path.join(dir, 'a'));
+      const first = pending.flush();
+      pending.add(path.join(dir, 'a'));
+      const second = pending.flush();
+      await Promise.all([first, second]);
+      assert.equal(pending.size, 0);
+
+      // A path that cannot be opened for a reason other than "gone" fails the flush and stays.
+      const blocked = path.join(dir, 'blocked', 'x');
+      await writeFile(path.join(dir, 'blocked'), 'a file where a folder should be');
+      pending.add(blocked);
+      await assert.rejects(pending.flush(), /ENOTDIR/);
+      assert.equal(pending.size, 1, 'given back for the next flush');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -150,7 +150,7 @@ describe('sweep spec validation', () => {
       kind: 'median',
       warmupSteps: 0,
       minTrials: 5,
-      checkSeconds: 5,
+      checkSeconds: 30,
     });
   });
 

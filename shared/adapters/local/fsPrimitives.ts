@@ -232,35 +232,56 @@ export class PendingFlush {
     return this.files.size;
   }
 
-  async flush(concurrency = 32): Promise<void> {
+  /**
+   * Flushes what was added before the call. Flushes run one after another, so a caller whose
+   * files another caller's flush took waits for that flush too; a failed flush gives its files
+   * back (the next flush tries them again) and fails its own caller.
+   */
+  flush(concurrency = 32): Promise<void> {
+    const run = this.inflight.then(() => this.flushNow(concurrency));
+    this.inflight = run.catch(() => undefined);
+    return run;
+  }
+
+  private inflight: Promise<void> = Promise.resolve();
+
+  private async flushNow(concurrency: number): Promise<void> {
     const files = [...this.files];
     this.files.clear();
     const folders = [...new Set(files.map((file) => path.dirname(file)))];
-    for (const batch of [files, folders]) {
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < batch.length) {
-          const target = batch[next++] as string;
-          let handle;
-          try {
-            handle = await open(target, 'r');
-          } catch (error) {
-            // Replaced or removed since: whatever is there now was flushed by its own writer.
-            if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-            throw error;
+    try {
+      for (const batch of [files, folders]) {
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < batch.length) {
+            await syncPath(batch[next++] as string);
           }
-          try {
-            await handle.sync();
-          } catch (error) {
-            // Some file systems refuse fsync on a folder (EINVAL, EISDIR): the files are synced.
-            const code = (error as NodeJS.ErrnoException).code;
-            if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF') throw error;
-          } finally {
-            await handle.close();
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
+        };
+        await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
+      }
+    } catch (error) {
+      for (const file of files) this.files.add(file);
+      throw error;
     }
+  }
+}
+
+/** fsync of a file or folder; gone since (replaced, removed) is fine: its writer flushed it. */
+async function syncPath(target: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(target, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some file systems refuse fsync on a folder (EINVAL, EISDIR): the files are synced.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF') throw error;
+  } finally {
+    await handle.close();
   }
 }

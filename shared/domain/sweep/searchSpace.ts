@@ -172,8 +172,11 @@ export const prunerSchema = z.discriminatedUnion('kind', [
     warmupSteps: finite.int().min(0).default(0),
     /** Other trials that must have reached the step before the median means anything. */
     minTrials: finite.int().min(1).default(5),
-    /** Seconds between looks at a running trial's metrics (live pruning stops it early). */
-    checkSeconds: finite.min(1).max(3600).default(5),
+    /**
+     * Seconds between looks at a running trial's metrics (live pruning stops it early). Each
+     * look is a timer, an activity and a tracker query in the trial's history: not too often.
+     */
+    checkSeconds: finite.min(1).max(3600).default(30),
   }),
 ]);
 export type PrunerConfig = z.output<typeof prunerSchema>;
