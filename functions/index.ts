@@ -26,6 +26,7 @@ import './http/databanks.js';
 import './http/modelDatabanks.js';
 import './http/tracking.js';
 import './http/health.js';
+import './http/me.js';
 import './http/retention.js';
 import './http/beamline.js';
 import './http/metrics.js';

@@ -40,6 +40,10 @@ param schedulerSchedule string = '0 */5 * * * *'
 param backendSlots string = 'aci=20'
 
 param tags object = {}
+@description('Client (application) id of the Entra ID app registration that signs users in to the portal and API (App Service Authentication)')
+param entraClientId string
+@description('Entra ID tenant the users sign in from')
+param entraTenantId string = subscription().tenantId
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var names = {
@@ -295,6 +299,8 @@ var identitySettings = [
 // Every BATON_* setting the app reads (shared/app/config.ts); a test checks this list.
 var batonSettings = [
   { name: 'BATON_TASK_HUB', value: taskHubName }
+  // Callers are who App Service Authentication says (x-ms-client-principal*), see authSettings.
+  { name: 'BATON_AUTH', value: 'appservice' }
   { name: 'BATON_STATE', value: 'cosmos' }
   { name: 'BATON_LAKE', value: 'adls' }
   { name: 'BATON_BUS', value: 'servicebus' }
@@ -442,6 +448,38 @@ module jobGroupAccess 'modules/jobResourceGroupAccess.bicep' = {
   scope: resourceGroup(jobResourceGroupName)
   params: {
     principalId: identity.properties.principalId
+  }
+}
+
+// App Service Authentication (Entra ID) in front of the portal and the API: a browser is sent
+// to sign in, a script presents an Entra access token for this app (az account
+// get-access-token --resource api://<entraClientId>); either way the platform passes the
+// principal as x-ms-client-principal*, which callerOf trusts because BATON_AUTH=appservice.
+// The Durable extension's webhooks keep their own system-key check; health stays open.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: ['/runtime/webhooks/durabletask', '/api/health']
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraClientId
+          openIdIssuer: 'https://login.microsoftonline.com/${entraTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: ['api://${entraClientId}', entraClientId]
+        }
+      }
+    }
+    login: { tokenStore: { enabled: true } }
   }
 }
 

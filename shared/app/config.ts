@@ -13,6 +13,11 @@ import { parseInput } from '../domain/validation.js';
  */
 const configSchema = z.object({
   BATON_STATE_DIR: z.string().min(1).default('.baton'),
+  /**
+   * Who vouches for callers: `local` (the local host's sign-in; platform identity headers never
+   * trusted) or `appservice` (App Service Authentication's `x-ms-client-principal*` headers).
+   */
+  BATON_AUTH: z.enum(['local', 'appservice']).default('local'),
   BATON_STATE: z.enum(['file', 'cosmos']).default('file'),
   BATON_LAKE: z.enum(['folder', 'adls']).default('folder'),
   BATON_BUS: z.enum(['file', 'servicebus']).default('file'),

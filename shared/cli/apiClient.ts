@@ -85,10 +85,23 @@ export const deletedDatasetSchema = z.object({
 export type DeletedDatasetDto = z.infer<typeof deletedDatasetSchema>;
 
 export class ApiClient {
+  /**
+   * @param secret the local host's secret (see shared/runtime/localAccess.ts), sent as a bearer
+   *   token; without it the client is anonymous there and may only read.
+   */
   constructor(
     readonly baseUrl: string,
     readonly user: string,
+    private readonly secret?: string,
   ) {}
+
+  private headers(contentType: string): Record<string, string> {
+    return {
+      'content-type': contentType,
+      'x-baton-user': this.user,
+      ...(this.secret === undefined ? {} : { authorization: `Bearer ${this.secret}` }),
+    };
+  }
 
   async request<S extends z.ZodType>(
     schema: S,
@@ -100,7 +113,7 @@ export class ApiClient {
     try {
       response = await fetch(new URL(`/api/${path}`, this.baseUrl), {
         method,
-        headers: { 'content-type': 'application/json', 'x-baton-user': this.user },
+        headers: this.headers('application/json'),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
@@ -193,7 +206,7 @@ export class ApiClient {
     try {
       response = await fetch(new URL(`/api/files/${encoded}`, this.baseUrl), {
         method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream', 'x-baton-user': this.user },
+        headers: this.headers('application/octet-stream'),
         body: bytes,
       });
     } catch (error) {

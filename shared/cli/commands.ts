@@ -55,6 +55,8 @@ export function registerCommands(program: Command): void {
       logger.info(
         `Baton host on ${host.url}/api/ (state in ${g.stateDir}, ${registeredFunctions().length} functions); Ctrl+C stops`,
       );
+      // Straight to stdout, not through the log: the one-time token is the key to the portal.
+      process.stdout.write(`Portal (one-time sign-in link): ${host.signInUrl()}\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info(`${signal}: stopping`);

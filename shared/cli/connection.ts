@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { localUserOf, readLocalSecret } from '../runtime/localAccess.js';
 import { LocalHost } from '../runtime/localHost.js';
 import { createLogger } from '../runtime/logger.js';
 import { ApiClient } from './apiClient.js';
@@ -9,6 +9,11 @@ import { ApiClient } from './apiClient.js';
  * Where CLI commands go: `--endpoint`/`BATON_ENDPOINT` (a deployed app or a host elsewhere);
  * else a `baton up` already serving this state folder (found through its `host.json`); else an
  * embedded host started in this process for the length of the command.
+ *
+ * A host on this machine (the last two, or an endpoint on a loopback address) is sent the
+ * state folder's secret (`<state>/host/secret`, 0600, or `BATON_LOCAL_SECRET`) as a bearer
+ * token: that is what lets the CLI change things there as `--user`/`BATON_USER`/the OS user.
+ * The secret never goes to any other endpoint.
  */
 export interface GlobalOptions {
   endpoint?: string;
@@ -32,13 +37,24 @@ export interface HostAdvert {
 export const advertFile = (stateDir: string): string => path.join(stateDir, 'host', 'host.json');
 
 export async function connect(options: GlobalOptions): Promise<Connection> {
-  const user = options.user ?? os.userInfo().username;
+  const user = options.user ?? localUserOf(process.env);
+  const secret = (): Promise<string | undefined> => readLocalSecret(options.stateDir, process.env);
   const endpoint = options.endpoint ?? process.env.BATON_ENDPOINT;
-  if (endpoint)
-    return { api: new ApiClient(endpoint, user), embedded: false, close: async () => undefined };
+  if (endpoint) {
+    const local = isLoopbackUrl(endpoint) ? await secret() : undefined;
+    return {
+      api: new ApiClient(endpoint, user, local),
+      embedded: false,
+      close: async () => undefined,
+    };
+  }
   const running = await findRunningHost(options.stateDir);
   if (running)
-    return { api: new ApiClient(running, user), embedded: false, close: async () => undefined };
+    return {
+      api: new ApiClient(running, user, await secret()),
+      embedded: false,
+      close: async () => undefined,
+    };
   const host = await LocalHost.start({
     stateDir: options.stateDir,
     port: 0,
@@ -46,7 +62,19 @@ export async function connect(options: GlobalOptions): Promise<Connection> {
     // host only lives for one command.
     logger: createLogger({ level: options.verbose ? 'debug' : 'warn' }),
   });
-  return { api: new ApiClient(host.url, user), embedded: true, close: () => host.stop() };
+  return {
+    api: new ApiClient(host.url, user, await secret()),
+    embedded: true,
+    close: () => host.stop(),
+  };
+}
+
+function isLoopbackUrl(endpoint: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
 }
 
 async function findRunningHost(stateDir: string): Promise<string | undefined> {

@@ -5,6 +5,12 @@ import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.
 import { HttpRequest, HttpResponse } from './functionsApi.js';
 import { invocationContextFor, stringOption } from './invocation.js';
 import type { Logger } from './logger.js';
+import {
+  clearedSessionCookie,
+  decideAccess,
+  sessionCookie,
+  type LocalAccess,
+} from './localAccess.js';
 import { rejectForeignRequest } from './requestGuard.js';
 import { compileRoute, matchRoute, type CompiledRoute } from './routeTemplate.js';
 
@@ -27,6 +33,9 @@ export function createHttpDispatcher(options: {
   baseUrl: () => string;
   inputs: () => Record<string, unknown>;
   routePrefix?: string;
+  access: LocalAccess;
+  /** Path prefix under which the host's own DurableClient reaches the webhooks without a bearer. */
+  webhookKeyPrefix: string;
 }) {
   const routePrefix = (options.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
   const prefix = routePrefix === '' ? '/' : `/${routePrefix}/`;
@@ -57,7 +66,31 @@ export function createHttpDispatcher(options: {
         error: { code: 'validation', message: `body larger than ${maxBodyBytes} bytes` },
       });
     }
+    if (url.pathname.startsWith(options.webhookKeyPrefix + webhookPrefix)) {
+      url.pathname = url.pathname.slice(options.webhookKeyPrefix.length);
+      const reply = await handleDurableWebhook(options.engine, method, url, body.toString('utf8'));
+      return send(res, reply.status, reply.body, reply.headers);
+    }
+    // Platform identity headers are Azure's to set, never a local caller's.
+    for (const name of Object.keys(req.headers))
+      if (name.startsWith('x-ms-client-principal')) delete req.headers[name];
+    if (url.pathname === '/api/session') return session(options.access.identify(req.headers)?.user);
+    const decision = decideAccess(options.access, method, req.headers);
+    if ('status' in decision) {
+      options.logger.warn(`refused ${method} ${url.pathname}: ${decision.message}`);
+      return send(res, decision.status, {
+        error: { code: 'forbidden', message: decision.message },
+      });
+    }
+    const identity = decision.identity;
+    if (identity === undefined) delete req.headers['x-baton-user'];
+    else req.headers['x-baton-user'] = identity.user;
     if (url.pathname.startsWith(webhookPrefix)) {
+      // Orchestration control from outside the host: the secret's holder only.
+      if (identity?.via !== 'secret')
+        return send(res, 401, {
+          error: { code: 'forbidden', message: 'the durable webhooks need the host secret' },
+        });
       const reply = await handleDurableWebhook(options.engine, method, url, body.toString('utf8'));
       return send(res, reply.status, reply.body, reply.headers);
     }
@@ -80,6 +113,34 @@ export function createHttpDispatcher(options: {
           error: { code: 'validation', message: `${method} is not allowed on ${url.pathname}` },
         })
       : send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
+
+    /** The portal's sign-in: a one-time token for a session cookie; DELETE signs out. */
+    function session(user: string | undefined): void {
+      if (method === 'GET') return send(res, 200, { user: user ?? null });
+      if (method === 'DELETE') {
+        options.access.endSession(req.headers);
+        return send(res, 200, { user: null }, { 'set-cookie': clearedSessionCookie });
+      }
+      if (method !== 'POST')
+        return send(res, 405, { error: { code: 'validation', message: `${method} /api/session` } });
+      let token: unknown;
+      try {
+        token = (JSON.parse(body.toString('utf8')) as { token?: unknown }).token;
+      } catch {
+        token = undefined;
+      }
+      const signedIn = typeof token === 'string' ? options.access.redeemToken(token) : undefined;
+      if (signedIn === undefined)
+        return send(res, 401, {
+          error: { code: 'forbidden', message: 'this sign-in token is unknown, used or expired' },
+        });
+      return send(
+        res,
+        200,
+        { user: signedIn.user },
+        { 'set-cookie': sessionCookie(signedIn.sessionId) },
+      );
+    }
 
     async function invoke(fn: RegisteredFunction, params: Record<string, string>): Promise<void> {
       const headers: Record<string, string> = {};

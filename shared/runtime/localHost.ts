@@ -13,6 +13,7 @@ import { registryLookup } from './functionLookup.js';
 import { createHttpDispatcher, routePrefixOf } from './httpFunctions.js';
 import { startLandingTriggers } from './landingTriggers.js';
 import { installOtlpTracing } from '../telemetry/exporters.js';
+import { ensureLocalSecret, LocalAccess, localUserOf, randomSecret } from './localAccess.js';
 import { createLogger, type Logger } from './logger.js';
 import { packageRoot } from './packageRoot.js';
 import { acquireStateDirLock } from './stateDirLock.js';
@@ -50,6 +51,9 @@ export class LocalHost {
   private server: Server | undefined;
   private readonly stoppers: Array<() => void | Promise<void>> = [];
   private baseUrl = '';
+  private access: LocalAccess | undefined;
+  /** Where the host's own DurableClient reaches the webhooks (a random path, never printed). */
+  private readonly webhookKeyPrefix = `/_host/${randomSecret()}`;
 
   private constructor(
     private readonly options: LocalHostOptions,
@@ -97,10 +101,17 @@ export class LocalHost {
     const settings = { ...appSettingsOf(config), ...env };
     const host = new LocalHost({ ...options, stateDir, env: settings }, services, logger);
     host.stoppers.push(releaseLock);
+    // BATON_LOCAL_SECRET may come from the process even when a caller passes its own settings.
+    const secretEnv = { BATON_LOCAL_SECRET: process.env.BATON_LOCAL_SECRET, ...env };
+    host.access = new LocalAccess(
+      await ensureLocalSecret(stateDir, secretEnv),
+      localUserOf({ BATON_USER: process.env.BATON_USER, ...env }),
+    );
     if (config.BATON_OTLP_ENDPOINT !== undefined) {
       // Last to stop: spans of the engine's final commits are flushed too.
       host.stoppers.push(installOtlpTracing(config.BATON_OTLP_ENDPOINT));
-      logger.info(`exporting traces (OTLP/HTTP) to ${config.BATON_OTLP_ENDPOINT}`);
+      // The origin only: a collector URL may carry credentials or a token in its query.
+      logger.info(`exporting traces (OTLP/HTTP) to ${new URL(config.BATON_OTLP_ENDPOINT).origin}`);
     }
     try {
       await host.startParts(settings);
@@ -115,10 +126,28 @@ export class LocalHost {
     return this.baseUrl;
   }
 
+  /** The webhooks' base as the host's own DurableClient sees it (in-process callers only). */
+  get webhookUrl(): string {
+    return `${this.baseUrl}${this.webhookKeyPrefix}${webhookPrefix}`;
+  }
+
+  /**
+   * The portal's address with a new one-time sign-in token for `user` (default: the local user,
+   * `BATON_USER` or the OS account): what `baton up` prints.
+   */
+  signInUrl(user?: string): string {
+    if (this.access === undefined) throw new Error('the host is not started');
+    return `${this.baseUrl}/?token=${this.access.issueToken(user)}`;
+  }
+
   private async startParts(env: Record<string, string | undefined>): Promise<void> {
     const hostname = this.options.hostname ?? '127.0.0.1';
-    const inputs = (): Record<string, unknown> => durableClientInputs(this.baseUrl);
+    const inputs = (): Record<string, unknown> =>
+      durableClientInputs(`${this.baseUrl}${this.webhookKeyPrefix}`);
+    if (this.access === undefined) throw new Error('the host has no access keys');
     const dispatch = createHttpDispatcher({
+      access: this.access,
+      webhookKeyPrefix: this.webhookKeyPrefix,
       engine: this.engine,
       logger: this.logger,
       baseUrl: () => this.baseUrl,

@@ -8,11 +8,13 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { browserSkipReason, chromiumCandidates, findChromium } from './chromium.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * The portal in a real Chromium against an in-process local host: start `hello` from the form
  * and watch it complete in the runs list, open its timeline, see a field error next to the
  * field, and see the API's 403 when a second user presses delete on the first user's task.
+ * Each user signs in through a one-time token URL, as `baton up` prints one.
  * Screenshots of the main pages go to test/browser/artifacts/ (gitignored).
  */
 const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -30,10 +32,11 @@ describe('portal in Chromium', { skip: skip ?? false, timeout: 180_000 }, () => 
     await page.screenshot({ path: file, fullPage: true });
     console.log(`screenshot: ${path.relative(process.cwd(), file)}`);
   };
-  const asUser = async (user: string): Promise<void> => {
-    await page.fill('[data-testid=user]', user);
-    await page.press('[data-testid=user]', 'Enter');
-    await page.locator('[data-testid=user]').blur();
+  /** Signs the page in as `user` through a one-time token URL, as `baton up` prints one. */
+  const signInAs = async (user: string, hash = ''): Promise<void> => {
+    await page.goto(`${host.signInUrl(user)}${hash}`);
+    await page.locator(`[data-testid=user][data-user="${user}"]`).waitFor();
+    assert.doesNotMatch(page.url(), /token=/, 'the token leaves the address bar');
   };
 
   before(async () => {
@@ -62,8 +65,7 @@ describe('portal in Chromium', { skip: skip ?? false, timeout: 180_000 }, () => 
   });
 
   it('starts hello from the form, sees it complete in the runs list, opens its timeline', async () => {
-    await page.goto(`${host.url}/`);
-    await asUser('alice');
+    await signInAs('alice');
     await page.click('[data-testid=nav-start]');
     await page.selectOption('[data-testid=pipeline]', 'hello');
     await page.fill('[data-testid=param-count]', '5');
@@ -113,7 +115,7 @@ describe('portal in Chromium', { skip: skip ?? false, timeout: 180_000 }, () => 
     const asAlice = (method: string, route: string, body: unknown): Promise<Response> =>
       fetch(`${host.url}/api/${route}`, {
         method,
-        headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+        headers: asUser('alice'),
         body: JSON.stringify(body),
       });
     for (const [name, p] of [
@@ -130,8 +132,8 @@ describe('portal in Chromium', { skip: skip ?? false, timeout: 180_000 }, () => 
     });
     assert.equal(created.status, 201, await created.text());
 
-    await page.goto(`${host.url}/#/tasks`);
-    await asUser('bob');
+    // The second user, in the same browser: a new token replaces alice's session cookie.
+    await signInAs('bob', '#/tasks');
     await page.locator('[data-testid=tasks-table] a', { hasText: 'user.alice.scan' }).click();
     await page.locator('[data-testid=jobs-by-state] canvas').waitFor();
     await shot('task');

@@ -9,6 +9,7 @@ import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { api, repoRoot, runToEnd } from '../helpers/hostProcess.js';
 import { browserSkipReason, chromiumCandidates, findChromium } from './chromium.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * The workload pages in a real Chromium against an in-process local host: a sweep's trials and
@@ -38,7 +39,7 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
   const asAlice = async (method: string, route: string, body?: unknown): Promise<Response> =>
     fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+      headers: asUser('alice'),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const ended = async (runId: string): Promise<{ status: string; error?: string }> => {
@@ -81,6 +82,9 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    // Signed in as `baton up`'s link does: the dry-run buttons POST.
+    await page.goto(host.signInUrl('alice'));
+    await page.locator('[data-testid=user][data-user=alice]').waitFor();
   });
   after(async () => {
     await browser?.close();

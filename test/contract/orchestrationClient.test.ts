@@ -6,7 +6,6 @@ import { EngineClient } from '../../shared/runtime/durable/engineClient.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { InvocationContext } from '../../shared/runtime/functionsApi.js';
-import { webhookPrefix } from '../../shared/runtime/durable/webhookRoutes.js';
 import { runOrchestrationClientContract } from './orchestrationClient.contract.js';
 
 async function startHost(): Promise<{ host: LocalHost; dir: string }> {
@@ -42,7 +41,7 @@ runOrchestrationClientContract(
         extraInputs: [{ type: 'durableClient', name: 'starter' }],
       },
     });
-    const rpcBaseUrl = `${host.url}${webhookPrefix}`;
+    const rpcBaseUrl = host.webhookUrl;
     context.extraInputs.set('starter', {
       taskHubName: 'baton',
       creationUrls: {},

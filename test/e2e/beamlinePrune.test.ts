@@ -22,6 +22,7 @@ import type { StoredDocument } from '../../shared/ports/stateStore.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { repoRoot, runCli, runToEnd } from '../helpers/hostProcess.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * The verified beamline pruner after real new-file flows on a local host: a due spot832 copy
@@ -272,10 +273,7 @@ describe('verified beamline pruner after the new-file flow', () => {
     const post = (body: unknown, user?: string): Promise<Response> =>
       fetch(`${host.url}/api/beamline/prune`, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(user === undefined ? {} : { 'x-baton-user': user }),
-        },
+        headers: user === undefined ? { 'content-type': 'application/json' } : asUser(user),
         body: JSON.stringify(body),
       });
 
@@ -298,8 +296,9 @@ describe('verified beamline pruner after the new-file flow', () => {
     assert.equal(neither.code, 2);
     assert.match(neither.stderr, /--dry-run or --now/);
 
-    assert.equal((await post({ config, dryRun: false })).status, 403);
-    assert.equal((await post({ config: 'no/such.yaml', dryRun: true })).status, 404);
+    // No one signed in: the local host refuses any POST (401) before the app's own 403.
+    assert.equal((await post({ config, dryRun: false })).status, 401);
+    assert.equal((await post({ config: 'no/such.yaml', dryRun: true }, 'alice')).status, 404);
     const response = await post({ config, dryRun: false }, 'alice');
     assert.equal(response.status, 200);
     const report = (await response.json()) as BeamlinePruneReport;

@@ -35,6 +35,7 @@ import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { runCli } from '../helpers/hostProcess.js';
 import { startDfsServer, type DfsServer } from '../servers/dfsServer.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * Databank sync end to end: a databank folder on disk, the folder lake (and once the ADLS
@@ -630,7 +631,7 @@ describe('baton sync and POST /api/databanks/{name}/sync', () => {
       const call = async (name: string, body: unknown) => {
         const response = await fetch(`${host.url}/api/databanks/${name}/sync`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: asUser('modeller'),
           body: JSON.stringify(body),
         });
         return {

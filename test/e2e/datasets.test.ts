@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { runCli } from '../helpers/hostProcess.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * Datasets end to end on an in-process local host: the `/api/datasets` routes (with the caller
@@ -62,10 +63,8 @@ describe('datasets over HTTP and the CLI', () => {
   ): Promise<{ status: number; body: T }> {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: {
-        'content-type': 'application/json',
-        ...(options.user === undefined ? {} : { 'x-baton-user': options.user }),
-      },
+      headers:
+        options.user === undefined ? { 'content-type': 'application/json' } : asUser(options.user),
       ...(options.body === undefined ? {} : { body: options.body }),
     });
     const text = await response.text();
@@ -100,7 +99,7 @@ describe('datasets over HTTP and the CLI', () => {
       const anonymous = await call<ErrorBody>('POST', 'datasets', {
         body: JSON.stringify({ name: 'user.alice.anon', path: 'alice/data.pic' }),
       });
-      assert.equal(anonymous.status, 403);
+      assert.equal(anonymous.status, 401, 'no one signed in: refused before the app looks');
 
       const missing = await call<ErrorBody>('POST', 'datasets', {
         user: 'alice',

@@ -8,6 +8,7 @@ import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { installFunctionsCore } from '../../shared/runtime/functionRegistry.js';
 import { landedFilesCollection, type LandedFile } from '../../shared/app/landing.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * The host's non-HTTP triggers, each through the app's real registration: the heartbeat timer,
@@ -103,10 +104,10 @@ describe('local host triggers', () => {
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, 'tmp.tif'), 'x');
     const anonymous = await fetch(`${host.url}/api/retention/prune`, { method: 'POST' });
-    assert.equal(anonymous.status, 403, 'pruning on demand needs a signed-in user');
+    assert.equal(anonymous.status, 401, 'pruning on demand needs a signed-in user');
     const scheduled = await fetch(`${host.url}/api/retention`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+      headers: asUser('alice'),
       body: JSON.stringify({ path: 'scratch/scan-9', afterDays: 0, reason: 'test' }),
     });
     assert.equal(scheduled.status, 201);

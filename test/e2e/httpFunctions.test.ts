@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { functionsByTrigger } from '../../shared/runtime/functionRegistry.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * Every HTTP function the app registers, called through the host with real HttpRequest and
@@ -112,7 +113,7 @@ describe('HTTP functions under hostile input', () => {
               const url = `${host.url}/${fill(route, segment)}?limit=${encodeURIComponent(segment)}&tail=-1&status=${encodeURIComponent(segment)}`;
               const response = await fetch(url, {
                 method,
-                headers: { 'content-type': 'application/json' },
+                headers: asUser('fuzzer'),
                 ...(body === undefined ? {} : { body }),
               });
               requests++;

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { repoRoot, runToEnd } from '../helpers/hostProcess.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * Model runs (seed 000) on a live local host, over HTTP: a databank created from the example
@@ -39,7 +40,7 @@ describe('model runs on a live local host', () => {
   async function call<T>(method: string, route: string, body?: unknown): Promise<[number, T]> {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'modeller' },
+      headers: asUser('modeller'),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return [response.status, (await response.json()) as T];

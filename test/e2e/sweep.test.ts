@@ -9,6 +9,7 @@ import type { SweepOutput } from '../../shared/orchestrations/sweepTypes.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { repoRoot, runToEnd } from '../helpers/hostProcess.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * The `sweep` pipeline on a live local host, over HTTP: trials of examples/ml/train.mjs run
@@ -192,7 +193,7 @@ describe('sweeps on a live local host', () => {
   it('refuses a bad search space with 400 naming the field', async () => {
     const response = await fetch(`${host.url}/api/runs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'scientist' },
+      headers: asUser('scientist'),
       body: JSON.stringify({
         pipeline: 'sweep',
         params: sweepParams({ space: { lr: { type: 'uniform', low: 1, high: 0.1 } } }),

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { runCli } from '../helpers/hostProcess.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * Tasks end to end on an in-process local host with its timers and queues running: datasets in
@@ -68,7 +69,7 @@ describe('tasks on a live local host', () => {
   async function call<T>(method: string, route: string, body?: unknown): Promise<[number, T]> {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'alice' },
+      headers: asUser('alice'),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return [response.status, (await response.json()) as T];

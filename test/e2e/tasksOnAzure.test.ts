@@ -7,6 +7,7 @@ import type { Services } from '../../shared/app/services.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { startAzureWorld, type AzureWorld } from '../helpers/azureWorld.js';
+import { asUser } from '../helpers/localAuth.js';
 
 /**
  * A task on the Azure adapters over the wire: tasks, jobs and the scheduler lease in Cosmos DB
@@ -57,7 +58,7 @@ describe('a task on Cosmos DB, ADLS and Service Bus', () => {
   async function call<T>(method: string, route: string, body?: unknown): Promise<[number, T]> {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'carol' },
+      headers: asUser('carol'),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return [response.status, (await response.json()) as T];

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { asUser } from './localAuth.js';
 
 /** Starts `baton up` as a child process on a free port and waits until it answers. */
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -92,7 +93,7 @@ export async function api<T>(
 ): Promise<{ status: number; body: T }> {
   const response = await fetch(url, {
     method,
-    headers: { 'content-type': 'application/json', 'x-baton-user': 'tester' },
+    headers: asUser('tester'),
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();

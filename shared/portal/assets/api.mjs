@@ -1,19 +1,30 @@
 // @ts-check
-// The JSON API as the pages see it: every call names the user (the `x-baton-user` header the
-// API's callerOf reads; full sign-in is not part of the portal yet) and every reply comes back
-// as data or as the API's own `{error: {code, message, field?}}`, never as a thrown exception.
+// The JSON API as the pages see it: every reply comes back as data or as the API's own
+// `{error: {code, message, field?}}`, never as a thrown exception. Who calls is the server's
+// business: locally the session cookie got by redeeming `baton up`'s one-time token (see
+// signIn), in Azure App Service Authentication. Every call carries `x-baton-portal`, which the
+// local host requires of a change made with the cookie (a cross-site page cannot send it).
 
-const userKey = 'baton.user';
-
-/** @returns {string} */
-export function currentUser() {
-  return localStorage.getItem(userKey) ?? '';
+/**
+ * Redeems a one-time sign-in token from the page's URL (`/?token=…`) for a session cookie, then
+ * drops it from the address bar and history.
+ * @returns {Promise<string | undefined>} an error message, if the token was refused
+ */
+export async function signInFromUrl() {
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  if (token === null) return undefined;
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+  const reply = await api('POST', 'session', { token });
+  return reply.ok ? undefined : reply.error.message;
 }
 
-/** @param {string} name */
-export function setCurrentUser(name) {
-  if (name.trim() === '') localStorage.removeItem(userKey);
-  else localStorage.setItem(userKey, name.trim());
+/** @returns {Promise<string>} who the API takes this page for (`anonymous` when no one) */
+export async function currentUser() {
+  const reply = await api('GET', 'me');
+  return reply.ok && typeof reply.data?.user === 'string' ? reply.data.user : 'anonymous';
 }
 
 /**
@@ -29,9 +40,7 @@ export function setCurrentUser(name) {
  */
 export async function api(method, path, body) {
   /** @type {Record<string, string>} */
-  const headers = { accept: 'application/json' };
-  const user = currentUser();
-  if (user !== '') headers['x-baton-user'] = user;
+  const headers = { accept: 'application/json', 'x-baton-portal': '1' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response;
   try {

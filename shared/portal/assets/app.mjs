@@ -1,8 +1,8 @@
 // @ts-check
-// The portal's entry: the user box and a hash router. Each view renders into <main> and gets
-// a context whose timers and charts are stopped when the user goes to another view, so a view
+// The portal's entry: sign-in, who is signed in, and a hash router. Each view renders into
+// <main> and gets a context whose timers and charts are stopped when the user goes to another view, so a view
 // left behind never keeps polling the API.
-import { currentUser, setCurrentUser } from './api.mjs';
+import { currentUser, signInFromUrl } from './api.mjs';
 import { renderDataset, renderDatasets } from './datasetsPage.mjs';
 import { h } from './dom.mjs';
 import { renderRetention } from './retentionPage.mjs';
@@ -69,11 +69,12 @@ async function show() {
   root.append(h('p', { class: 'error' }, `No page ${path}.`));
 }
 
-const userBox = /** @type {HTMLInputElement} */ (document.getElementById('user'));
-userBox.value = currentUser();
-userBox.addEventListener('change', () => {
-  setCurrentUser(userBox.value);
-  void show();
-});
+const userLabel = /** @type {HTMLElement} */ (document.getElementById('user'));
 window.addEventListener('hashchange', () => void show());
-void show();
+void (async () => {
+  const refused = await signInFromUrl();
+  const user = await currentUser();
+  userLabel.textContent = refused === undefined ? user : `${user} (sign-in refused: ${refused})`;
+  userLabel.dataset.user = user;
+  await show();
+})();
