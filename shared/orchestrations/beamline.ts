@@ -1,7 +1,6 @@
 import type * as df from 'durable-functions';
 import { RetryOptions, type OrchestrationContext } from 'durable-functions';
 import type { DispatchPlan } from '../domain/beamline/dispatch.js';
-import { addSeconds } from '../domain/time.js';
 import {
   beamlineTransferId,
   newFileInstanceId,
@@ -21,6 +20,7 @@ import {
   type ReconstructInput,
   type ReconstructionResult,
 } from './beamlineReconstructTypes.js';
+import { pollUntilEnded } from './polling.js';
 
 /**
  * The beamline pipeline (seed 001's `process_new_832_file`): `beamlineDispatch` plans what a new
@@ -179,30 +179,30 @@ export function* transferHop(
   } catch (error) {
     return yield* recorded(context, input, notStarted(input, transferId, error));
   }
-  const deadline = addSeconds(context.df.currentUtcDateTime, transferTimeoutSeconds);
-  for (let poll = 0; status.state === 'active'; poll++) {
-    if (context.df.currentUtcDateTime.getTime() >= deadline.getTime()) {
-      status = (yield context.df.callActivityWithRetry(
+  return yield* pollUntilEnded(context, status, {
+    isActive: (hop) => hop.state === 'active',
+    delaySeconds: transferPollDelaySeconds,
+    timeoutSeconds: transferTimeoutSeconds,
+    poll: function* () {
+      return (yield context.df.callActivityWithRetry(
+        'transferStatus',
+        activityRetry,
+        input,
+      )) as HopResult;
+    },
+    timeUp: function* () {
+      const canceled = (yield context.df.callActivityWithRetry(
         'cancelTransfer',
         activityRetry,
         input,
       )) as HopResult;
       return yield* recorded(context, input, {
-        ...status,
+        ...canceled,
         state: 'timed_out',
         reason: `still active after ${transferTimeoutSeconds} s; canceled`,
       });
-    }
-    yield context.df.createTimer(
-      addSeconds(context.df.currentUtcDateTime, transferPollDelaySeconds(poll)),
-    );
-    status = (yield context.df.callActivityWithRetry(
-      'transferStatus',
-      activityRetry,
-      input,
-    )) as HopResult;
-  }
-  return status;
+    },
+  });
 }
 
 /**

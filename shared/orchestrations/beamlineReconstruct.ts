@@ -2,8 +2,8 @@ import type * as df from 'durable-functions';
 import { RetryOptions, type OrchestrationContext } from 'durable-functions';
 import type { TransferHop } from '../domain/beamline/dispatch.js';
 import type { ReconstructionPlan } from '../domain/beamline/reconstruction.js';
-import { addSeconds } from '../domain/time.js';
 import { transferHop } from './beamline.js';
+import { pollUntilEnded } from './polling.js';
 import {
   hpcPollDelaySeconds,
   hpcTimeoutSeconds,
@@ -175,31 +175,31 @@ function* hpcStep(
     activityRetry,
     input,
   )) as HpcStepResult;
-  const deadline = addSeconds(context.df.currentUtcDateTime, hpcTimeoutSeconds);
   try {
-    for (let poll = 0; status.state === 'queued' || status.state === 'running'; poll++) {
-      if (context.df.currentUtcDateTime.getTime() >= deadline.getTime()) {
-        status = (yield context.df.callActivityWithRetry(
+    status = yield* pollUntilEnded(context, status, {
+      isActive: (job) => job.state === 'queued' || job.state === 'running',
+      delaySeconds: hpcPollDelaySeconds,
+      timeoutSeconds: hpcTimeoutSeconds,
+      poll: function* () {
+        return (yield context.df.callActivityWithRetry(
+          'hpcJobStatus',
+          pollRetry,
+          input,
+        )) as HpcStepResult;
+      },
+      timeUp: function* () {
+        const canceled = (yield context.df.callActivityWithRetry(
           'cancelHpcJob',
           activityRetry,
           input,
         )) as HpcStepResult;
-        status = {
-          ...status,
+        return {
+          ...canceled,
           state: 'timed_out',
           reason: `still running after ${hpcTimeoutSeconds} s; canceled`,
         };
-        break;
-      }
-      yield context.df.createTimer(
-        addSeconds(context.df.currentUtcDateTime, hpcPollDelaySeconds(poll)),
-      );
-      status = (yield context.df.callActivityWithRetry(
-        'hpcJobStatus',
-        pollRetry,
-        input,
-      )) as HpcStepResult;
-    }
+      },
+    });
   } catch (error) {
     try {
       yield context.df.callActivityWithRetry('cancelHpcJob', activityRetry, input);
