@@ -21,21 +21,13 @@ import type { CatalogueDataset } from '../shared/ports/catalogue.js';
 import type { InstanceStatus } from '../shared/ports/orchestrationClient.js';
 import { LocalHost } from '../shared/runtime/localHost.js';
 import { createLogger } from '../shared/runtime/logger.js';
+import { benchArgs, percentile, printJson, printTable } from './benchSupport.js';
 
-const args = new Set(process.argv.slice(2));
-const unknown = [...args].filter((a) => a !== '--json' && a !== '--quick');
-if (unknown.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknown.join(' ')}; usage: beamline.bench.ts [--quick] [--json]`,
-  );
-  process.exit(2);
-}
-const quick = args.has('--quick');
+const { quick, json, showProgress } = benchArgs('beamline.bench.ts');
 const files = quick ? 50 : 1000;
 const fileBytes = 4096;
 const timeoutMs = (quick ? 3 : 20) * 60_000;
 const writers = 32;
-const showProgress = process.stderr.isTTY && !args.has('--json');
 
 const example = path.join(import.meta.dirname, '..', 'examples', 'beamline');
 const endpointNames = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
@@ -165,19 +157,12 @@ try {
     p95CatalogueS: seconds(percentile(toCatalogue, 0.95)),
     p95CompletedS: seconds(percentile(toCompleted, 0.95)),
   };
-  if (args.has('--json')) {
-    console.log(JSON.stringify(row, null, 2));
-  } else {
-    const header = Object.keys(row);
-    const cells = Object.values(row).map(String);
-    const widths = header.map((h, i) => Math.max(h.length, cells[i]?.length ?? 0));
-    console.log(
+  if (json) printJson(row);
+  else
+    printTable(
       'beamline new-file flow: files landing at once through the local host (latency from write)',
+      row,
     );
-    console.log(header.map((h, i) => h.padStart(widths[i] ?? 0)).join(' | '));
-    console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-    console.log(cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | '));
-  }
 } finally {
   await host?.stop();
   await rm(stateDir, { recursive: true, force: true });
@@ -189,13 +174,6 @@ process.exit(failed ? 1 : 0);
 function detectorFile(index: number): Buffer {
   const seed = createHash('sha256').update(`scan ${index}`).digest('hex');
   return Buffer.from(`HDF5 stand-in ${index} ${seed}\n`.repeat(64).slice(0, fileBytes));
-}
-
-/** Nearest-rank percentile; 0 for no samples. */
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return 0;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
 }
 
 function seconds(ms: number): number {

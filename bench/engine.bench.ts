@@ -14,6 +14,7 @@ import { encodeInstanceId } from '../shared/runtime/durable/instanceStore.js';
 import { registryLookup } from '../shared/runtime/functionLookup.js';
 import { systemClock } from '../shared/ports/clock.js';
 import { benchNames, flakyAttempts } from './benchFunctions.js';
+import { benchArgs, formatTable, printJson } from './benchSupport.js';
 
 interface BenchCase {
   name: string;
@@ -43,15 +44,8 @@ interface Target {
   status: 'PASS' | 'MISS' | 'n/a';
 }
 
-const args = new Set(process.argv.slice(2));
-const unknownArgs = [...args].filter((a) => !['--quick', '--json', '--keep'].includes(a));
-if (unknownArgs.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknownArgs.join(' ')}; usage: engine.bench.ts [--quick] [--json] [--keep]`,
-  );
-  process.exit(2);
-}
-const quick = args.has('--quick');
+const args = benchArgs('engine.bench.ts', ['--quick', '--json', '--keep']);
+const { quick } = args;
 const scale = quick ? 10 : 1;
 const caseTimeoutMs = 300_000;
 
@@ -175,25 +169,18 @@ function target(name: string, value: number | undefined, limit: number, unit: st
   };
 }
 
-function formatTable(results: readonly CaseResult[]): string {
-  const header = ['case', 'n', 'total s', 'per-item ms', 'episodes', 'history KiB'];
-  const rows = results.map((r) => [
-    r.case,
-    String(r.n),
-    r.totalSeconds.toFixed(2),
-    r.perItemMs.toFixed(3),
-    String(r.episodes),
-    (r.historyBytes / 1024).toFixed(1),
-  ]);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
-  );
-  // The case column is text (left-aligned); the rest are numbers (right-aligned).
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+/** The results as a table: the case column is text (left-aligned), the rest are numbers. */
+function resultTable(results: readonly CaseResult[]): string {
+  const rows = results.map((r) => ({
+    case: r.case,
+    n: String(r.n),
+    'total s': r.totalSeconds.toFixed(2),
+    'per-item ms': r.perItemMs.toFixed(3),
+    episodes: String(r.episodes),
+    'history KiB': (r.historyBytes / 1024).toFixed(1),
+  }));
+  const columns = ['case', 'n', 'total s', 'per-item ms', 'episodes', 'history KiB'];
+  return formatTable(rows, { columns, style: 'plain' });
 }
 
 async function main(): Promise<number> {
@@ -250,16 +237,14 @@ async function main(): Promise<number> {
     stateDir: os.tmpdir(),
   };
 
-  if (args.has('--json')) {
-    console.log(
-      JSON.stringify({ quick, machine, results, fanOutRatios: ratios, targets, failed }, null, 2),
-    );
+  if (args.json) {
+    printJson({ quick, machine, results, fanOutRatios: ratios, targets, failed });
   } else {
     console.log(
       `durable engine bench${quick ? ' (--quick: sizes scaled down 10x)' : ''}: ${machine.cpus} cpus, node ${machine.node}, state in ${machine.stateDir}`,
     );
     console.log('');
-    console.log(formatTable(results));
+    console.log(resultTable(results));
     console.log(
       '(episodes: lines of history.jsonl, i.e. the creation record plus one per episode)',
     );

@@ -18,6 +18,7 @@ import {
   type RunningJob,
   type WaitingJob,
 } from '../shared/domain/priority.js';
+import { benchArgs, printJson, printTable } from './benchSupport.js';
 
 const sizes = [1_000, 10_000, 100_000];
 const userCount = 100;
@@ -28,14 +29,7 @@ const runsBySize = new Map([
   [100_000, 5],
 ]);
 
-const args = new Set(process.argv.slice(2));
-const unknownArgs = [...args].filter((a) => a !== '--json');
-if (unknownArgs.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknownArgs.join(' ')}; usage: scheduler.bench.ts [--json]`,
-  );
-  process.exit(2);
-}
+const { json } = benchArgs('scheduler.bench.ts', ['--json']);
 
 const backends: Backend[] = [
   { name: 'aci', slots: 2_000, resources: { cpu: 8_000, memoryGb: 32_000 } },
@@ -158,35 +152,22 @@ for (const size of sizes) {
   });
 }
 
-if (args.has('--json')) {
-  console.log(JSON.stringify({ targetMs, rows, valid: !invalid }, null, 2));
+if (json) {
+  printJson({ targetMs, rows, valid: !invalid });
 } else {
-  const header = [
-    'waiting jobs',
-    'users',
-    'backends',
-    'running',
-    'launches',
-    'runs',
-    'ms/tick (median)',
-    'ms/tick (max)',
-  ];
-  const table = rows.map((r) => [
-    r.waitingJobs.toLocaleString('en-US'),
-    String(r.users),
-    String(r.backends),
-    r.running.toLocaleString('en-US'),
-    r.launches.toLocaleString('en-US'),
-    String(r.runs),
-    r.medianMs.toFixed(1),
-    r.maxMs.toFixed(1),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' | ');
-  console.log('planSchedulerTick: one scheduler tick, after a warm-up run');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of table) console.log(line(row));
+  printTable(
+    'planSchedulerTick: one scheduler tick, after a warm-up run',
+    rows.map((r) => ({
+      'waiting jobs': r.waitingJobs.toLocaleString('en-US'),
+      users: String(r.users),
+      backends: String(r.backends),
+      running: r.running.toLocaleString('en-US'),
+      launches: r.launches.toLocaleString('en-US'),
+      runs: String(r.runs),
+      'ms/tick (median)': r.medianMs.toFixed(1),
+      'ms/tick (max)': r.maxMs.toFixed(1),
+    })),
+  );
   const largest = rows[rows.length - 1]!;
   const status = largest.maxMs < targetMs ? 'PASS' : 'MISS';
   console.log(

@@ -19,21 +19,14 @@ import { jobsCollection, type JobRecord } from '../shared/app/jobs.js';
 import type { RunView } from '../shared/domain/runView.js';
 import type { SweepOutput } from '../shared/orchestrations/sweepTypes.js';
 import { LocalHost } from '../shared/runtime/localHost.js';
+import { readLocalSecret } from '../shared/runtime/localAccess.js';
 import { createLogger } from '../shared/runtime/logger.js';
+import { benchArgs, percentile, printJson, printTable } from './benchSupport.js';
 
-const args = new Set(process.argv.slice(2));
-const unknown = [...args].filter((a) => a !== '--json' && a !== '--quick');
-if (unknown.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknown.join(' ')}; usage: sweep.bench.ts [--quick] [--json]`,
-  );
-  process.exit(2);
-}
-const quick = args.has('--quick');
+const { quick, json, showProgress } = benchArgs('sweep.bench.ts');
 const trials = quick ? 40 : 500;
 const parallelism = 8;
 const timeoutMs = (quick ? 5 : 30) * 60_000;
-const showProgress = process.stderr.isTTY && !args.has('--json');
 
 // One metrics line with the trial's x as its loss; parameters and the file come from the env.
 const trialScript = [
@@ -51,10 +44,16 @@ const host = await LocalHost.start({
 });
 let failed = false;
 try {
+  // Changes need the host's secret, as the CLI sends it.
+  const secret = await readLocalSecret(stateDir, process.env);
   const call = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'bench' },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${secret ?? ''}`,
+        'x-baton-user': 'bench',
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (!response.ok)
@@ -138,26 +137,10 @@ try {
     p95TrialMs: percentile(runMs, 0.95),
     overheadPerTrialMs: Math.round(overheadMs),
   };
-  if (args.has('--json')) {
-    console.log(JSON.stringify(row, null, 2));
-  } else {
-    const header = Object.keys(row);
-    const cells = Object.values(row).map(String);
-    const widths = header.map((h, i) => Math.max(h.length, cells[i]?.length ?? 0));
-    console.log('sweep throughput: trivial trials through the local host (process backend)');
-    console.log(header.map((h, i) => h.padStart(widths[i] ?? 0)).join(' | '));
-    console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-    console.log(cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | '));
-  }
+  if (json) printJson(row);
+  else printTable('sweep throughput: trivial trials through the local host (process backend)', row);
 } finally {
   await host.stop();
   await rm(stateDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
-
-/** Nearest-rank percentile; 0 for no samples. */
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return 0;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
-}

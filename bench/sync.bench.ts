@@ -19,16 +19,9 @@ import { once } from 'node:events';
 import { FolderLake } from '../shared/adapters/local/folderLake.js';
 import { syncDatabank, type TransferSummary } from '../shared/app/databankSync.js';
 import { systemClock } from '../shared/ports/clock.js';
+import { benchArgs, printJson, printTable } from './benchSupport.js';
 
-const args = new Set(process.argv.slice(2));
-const unknown = [...args].filter((a) => a !== '--json' && a !== '--quick');
-if (unknown.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknown.join(' ')}; usage: sync.bench.ts [--quick] [--json]`,
-  );
-  process.exit(2);
-}
-const quick = args.has('--quick');
+const { quick, json, showProgress } = benchArgs('sync.bench.ts');
 const smallFiles = quick ? 1_000 : 10_000;
 const smallBytes = 1024;
 const bigBytes = (quick ? 64 : 1024) * 1024 * 1024;
@@ -105,8 +98,9 @@ try {
     await rm(path.join(root, 'cp-up'), { recursive: true, force: true });
     await rm(path.join(root, 'cp-down'), { recursive: true, force: true });
   }
-  if (process.stderr.isTTY && !args.has('--json')) process.stderr.write('\n');
-  print(rows);
+  if (showProgress) process.stderr.write('\n');
+  if (json) printJson(rows);
+  else printTable('databank sync through the folder lake vs cp -r (ratio = cp s / sync s)', rows);
 } finally {
   await rm(root, { recursive: true, force: true });
 }
@@ -161,20 +155,5 @@ function row(
 }
 
 function progress(text: string): void {
-  if (process.stderr.isTTY && !args.has('--json'))
-    process.stderr.write(`\r  sync bench: ${text}   `);
-}
-
-function print(list: Row[]): void {
-  if (args.has('--json')) {
-    console.log(JSON.stringify(list, null, 2));
-    return;
-  }
-  const header = Object.keys(list[0] ?? {});
-  const cells = list.map((r) => Object.values(r).map(String));
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]?.length ?? 0)));
-  console.log('databank sync through the folder lake vs cp -r (ratio = cp s / sync s)');
-  console.log(header.map((h, i) => h.padStart(widths[i] ?? 0)).join(' | '));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const c of cells) console.log(c.map((v, i) => v.padStart(widths[i] ?? 0)).join(' | '));
+  if (showProgress) process.stderr.write(`\r  sync bench: ${text}   `);
 }

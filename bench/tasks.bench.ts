@@ -12,17 +12,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalHost } from '../shared/runtime/localHost.js';
+import { readLocalSecret } from '../shared/runtime/localAccess.js';
 import { createLogger } from '../shared/runtime/logger.js';
+import { benchArgs, printJson, printTable } from './benchSupport.js';
 
-const args = new Set(process.argv.slice(2));
-const unknown = [...args].filter((a) => a !== '--json' && a !== '--quick');
-if (unknown.length > 0) {
-  console.error(
-    `unknown argument(s): ${unknown.join(' ')}; usage: tasks.bench.ts [--quick] [--json]`,
-  );
-  process.exit(2);
-}
-const jobs = args.has('--quick') ? 100 : 1000;
+const { quick, json, showProgress } = benchArgs('tasks.bench.ts');
+const jobs = quick ? 100 : 1000;
 const slots = 8;
 
 interface TaskView {
@@ -50,10 +45,16 @@ try {
   for (let i = 0; i < jobs; i++) {
     await writeFile(path.join(lake, 'configs', `c${String(i).padStart(4, '0')}`), `${i}\n`);
   }
+  // Changes need the host's secret, as the CLI sends it.
+  const secret = await readLocalSecret(stateDir, process.env);
   const call = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
     const response = await fetch(`${host.url}/api/${route}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-baton-user': 'bench' },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${secret ?? ''}`,
+        'x-baton-user': 'bench',
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (!response.ok)
@@ -78,14 +79,14 @@ try {
     view = await call<TaskView>('GET', 'tasks/user.bench.trivial');
     if (!['registered', 'testing', 'running'].includes(view.state)) break;
     const shown = Math.floor(view.percentDone / 10);
-    if (shown !== lastShown && process.stderr.isTTY && !args.has('--json')) {
+    if (shown !== lastShown && showProgress) {
       process.stderr.write(`\r  tasks bench: ${view.percentDone.toFixed(1)} % of ${jobs} jobs`);
       lastShown = shown;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   const totalMs = performance.now() - submitted;
-  if (process.stderr.isTTY && !args.has('--json')) process.stderr.write('\n');
+  if (showProgress) process.stderr.write('\n');
   const succeeded = view.jobList.filter((j) => j.state === 'succeeded').length;
   failed = view.state !== 'finished' || succeeded !== jobs;
   const runMs = view.jobList.map(
@@ -102,17 +103,8 @@ try {
     jobsPerSecond: Number(((jobs * 1000) / totalMs).toFixed(2)),
     medianJobMs: runMs[Math.floor(runMs.length / 2)] ?? 0,
   };
-  if (args.has('--json')) {
-    console.log(JSON.stringify(row, null, 2));
-  } else {
-    const header = Object.keys(row);
-    const cells = Object.values(row).map(String);
-    const widths = header.map((h, i) => Math.max(h.length, cells[i]?.length ?? 0));
-    console.log('task throughput: trivial jobs through the local host (process backend)');
-    console.log(header.map((h, i) => h.padStart(widths[i] ?? 0)).join(' | '));
-    console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-    console.log(cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | '));
-  }
+  if (json) printJson(row);
+  else printTable('task throughput: trivial jobs through the local host (process backend)', row);
 } finally {
   await host.stop();
   await rm(stateDir, { recursive: true, force: true });
