@@ -127,33 +127,16 @@ export class RestClient {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(request.form).toString();
     }
-    let status: number;
-    let text: string;
-    let retryAfter: string | null;
-    try {
-      const response = await this.fetchImpl(url, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      status = response.status;
-      retryAfter = response.headers.get('retry-after');
-      text = await response.text();
-    } catch (error) {
-      const timedOut =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      const detail = timedOut
-        ? `no answer within ${this.timeoutMs} ms`
-        : `cannot reach ${url.origin}: ${networkDetail(error)}`;
-      return {
-        ok: false,
-        error: new BatonError('unavailable', `${what}: ${detail}`, {
-          cause: error,
-          retryable: true,
-        }),
-      };
-    }
+    const sent = await sendOnce({
+      fetchImpl: this.fetchImpl,
+      url,
+      init: { method, headers, ...(body === undefined ? {} : { body }) },
+      timeoutMs: this.timeoutMs,
+      what,
+      where: url.origin,
+    });
+    if (!sent.ok) return sent;
+    const { status, text, retryAfter } = sent;
     let json: unknown;
     let jsonError: unknown;
     try {
@@ -247,6 +230,45 @@ export function parseRetryAfter(header: string | null): number | undefined {
 }
 
 /** The short reason a `fetch` failed (the socket error code when there is one). */
+/**
+ * One HTTP exchange with a timeout: the status, body text and Retry-After, or a retryable
+ * `unavailable` error saying whether the service did not answer in time or could not be
+ * reached (`where`). Shared by the REST client and the MLflow adapter.
+ */
+export async function sendOnce(options: {
+  fetchImpl: typeof fetch;
+  url: URL;
+  init: { method: string; headers: Record<string, string>; body?: string };
+  timeoutMs: number;
+  what: string;
+  where: string;
+}): Promise<
+  | { ok: true; status: number; text: string; retryAfter: string | null }
+  | { ok: false; error: BatonError }
+> {
+  try {
+    const response = await options.fetchImpl(options.url, {
+      ...options.init,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    const retryAfter = response.headers.get('retry-after');
+    return { ok: true, status: response.status, text: await response.text(), retryAfter };
+  } catch (error) {
+    const timedOut =
+      error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    const detail = timedOut
+      ? `no answer within ${options.timeoutMs} ms`
+      : `cannot reach ${options.where}: ${networkDetail(error)}`;
+    return {
+      ok: false,
+      error: new BatonError('unavailable', `${options.what}: ${detail}`, {
+        cause: error,
+        retryable: true,
+      }),
+    };
+  }
+}
+
 export function networkDetail(error: unknown): string {
   const cause =
     error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;

@@ -1,4 +1,4 @@
-import { networkDetail, parseBaseUrl, parseRetryAfter } from '../http/restClient.js';
+import { parseBaseUrl, parseRetryAfter, sendOnce } from '../http/restClient.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -477,33 +477,16 @@ export class MlflowTracker implements Tracker {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(payload);
     }
-    let status: number;
-    let text: string;
-    let retryAfter: string | null;
-    try {
-      const response = await this.fetchImpl(url, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      status = response.status;
-      retryAfter = response.headers.get('retry-after');
-      text = await response.text();
-    } catch (error) {
-      const timedOut =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      const detail = timedOut
-        ? `no answer within ${this.timeoutMs} ms`
-        : `cannot reach ${this.baseUrl}: ${networkDetail(error)}`;
-      return {
-        ok: false,
-        error: new BatonError('unavailable', `${what}: ${detail}`, {
-          cause: error,
-          retryable: true,
-        }),
-      };
-    }
+    const sent = await sendOnce({
+      fetchImpl: this.fetchImpl,
+      url,
+      init: { method, headers, ...(body === undefined ? {} : { body }) },
+      timeoutMs: this.timeoutMs,
+      what,
+      where: this.baseUrl,
+    });
+    if (!sent.ok) return sent;
+    const { status, text, retryAfter } = sent;
     let json: unknown;
     try {
       json = text.trim() === '' ? {} : (JSON.parse(text) as unknown);
