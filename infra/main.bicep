@@ -39,6 +39,17 @@ param schedulerSchedule string = '0 */5 * * * *'
 @description('Slots per compute backend (BATON_BACKEND_SLOTS syntax), e.g. aci=20,cpu=40,memoryGb=160.')
 param backendSlots string = 'aci=20'
 
+@description('NCRONTAB of the slot sampler (slot use per backend kept for 24 h, for the portal).')
+param slotSampleSchedule string = '*/30 * * * * *'
+
+@description('How an Entra principal name becomes a Baton user name: principal (as given) or local-part (before the @, for userDomains only).')
+@allowed(['principal', 'local-part'])
+param userNameFrom string = 'principal'
+@description('Comma-separated domains whose principals\' local parts are user names (userNameFrom local-part).')
+param userDomains string = ''
+@description('Explicit principal=name entries, ;-separated (e.g. alice@x.org=alice); they win over userNameFrom.')
+param userNames string = ''
+
 param tags object = {}
 @description('Client (application) id of the Entra ID app registration that signs users in to the portal and API (App Service Authentication)')
 param entraClientId string
@@ -83,6 +94,8 @@ var cosmosContainers = [
   'beamlinePruneAudit'
   'beamlineTransfers'
   'hpcJobs'
+  'modelOutputs'
+  'slotHistory'
 ]
 var lakeFileSystems = ['lake', 'landing']
 var queues = ['launch-job', 'job-events', 'schedule-tasks']
@@ -339,6 +352,11 @@ var batonSettings = [
   { name: 'BATON_ACI_SUBSCRIPTION_ID', value: subscription().subscriptionId }
   { name: 'BATON_ACI_RESOURCE_GROUP', value: jobResourceGroupName }
   { name: 'BATON_ACI_LOCATION', value: location }
+  { name: 'BATON_SLOT_SAMPLE_SCHEDULE', value: slotSampleSchedule }
+  // Entra names such as alice@x.org do not fit user.<name>.: see shared/app/identity.ts.
+  { name: 'BATON_USER_NAME_FROM', value: userNameFrom }
+  { name: 'BATON_USER_DOMAINS', value: userDomains }
+  { name: 'BATON_USER_NAMES', value: userNames }
 ]
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {

@@ -100,7 +100,12 @@ function printTally(suite, tallyFile) {
     sum.files.add(row.file);
     sums.set(key, sum);
   }
-  const rows = [...sums.values()].map((r) => ({
+  // Rows of one item together, items in the order they first reported.
+  const itemOrder = [...new Set([...sums.values()].map((r) => r.item))];
+  const grouped = [...sums.values()].sort(
+    (a, b) => itemOrder.indexOf(a.item) - itemOrder.indexOf(b.item),
+  );
+  const rows = grouped.map((r) => ({
     item: r.item,
     measure: r.measure,
     count: String(r.count),

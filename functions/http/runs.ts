@@ -65,7 +65,7 @@ df.app.client.http('deleteRun', {
   route: 'api/runs/{runId}',
   methods: ['DELETE'],
   handler: jsonHandler(async (request, _client, context) => {
-    await deleteRun(await deps(context), param(request, 'runId'));
+    await deleteRun(await deps(context), param(request, 'runId'), callerOf(request));
     return { status: 204 };
   }),
 });
@@ -93,6 +93,7 @@ df.app.client.http('raiseRunEvent', {
       param(request, 'runId'),
       param(request, 'eventName'),
       await readJsonBody(request),
+      callerOf(request),
     );
     return { status: 202, jsonBody: { accepted: true } };
   }),

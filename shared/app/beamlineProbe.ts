@@ -45,12 +45,16 @@ export async function writeTransferProbe(
   }
   const root = beamlineServicesFor(loaded, deps).folderRoots[source];
   if (root === undefined) throw new BatonError('validation', `endpoints.${source}: not reachable`);
+  // The content derives from the run alone: a redelivered write (activities run at least
+  // once) rewrites the very bytes whose checksum the first delivery returned, so the checks
+  // never compare against a probe that a later delivery replaced.
   const content = Buffer.from(
-    `baton transfer probe\nrun ${runId}\nwritten ${deps.clock.now().toISOString()}\n${randomBytes(16).toString('hex')}\n`,
+    `baton transfer probe\nrun ${runId}\n${createHash('sha256').update(`probe:${runId}`).digest('hex')}\n`,
   );
   const file = path.join(root, ...relative.split('/'));
   await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
+  // Unique per write: two deliveries at once must not rename each other's temp file away.
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(temp, content);
   await rename(temp, file);
   return {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
 import { parseBackendSlots } from '../domain/tasks.js';
 import { parseInput } from '../domain/validation.js';
+import { parseUserNameRules } from './identity.js';
 
 /**
  * App settings, read once at start-up. A missing or malformed setting fails here with its
@@ -102,6 +103,17 @@ const configSchema = z.object({
     .string()
     .regex(/^[a-z0-9]+$/, 'an Azure region name such as westeurope')
     .optional(),
+  /** NCRONTAB of the slot sampler: slot use per backend into the 24 h slot history. */
+  BATON_SLOT_SAMPLE_SCHEDULE: z.string().min(1).default('*/30 * * * * *'),
+  /**
+   * How an Entra principal's name becomes a user name (shared/app/identity.ts): `principal`
+   * (as given) or `local-part` (before the `@`, for the domains in BATON_USER_DOMAINS).
+   */
+  BATON_USER_NAME_FROM: z.enum(['principal', 'local-part']).default('principal'),
+  /** Comma-separated domains whose principals' local parts are user names (local-part). */
+  BATON_USER_DOMAINS: z.string().default(''),
+  /** Explicit principal=name entries, `;`-separated; they win over BATON_USER_NAME_FROM. */
+  BATON_USER_NAMES: z.string().default(''),
 });
 
 /** Settings an Azure adapter cannot start without. */
@@ -169,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined>): BatonConfig
     }
   }
   parseBackendSlots(parsed.BATON_BACKEND_SLOTS);
+  parseUserNameRules({
+    BATON_USER_NAME_FROM: parsed.BATON_USER_NAME_FROM,
+    BATON_USER_DOMAINS: parsed.BATON_USER_DOMAINS,
+    BATON_USER_NAMES: parsed.BATON_USER_NAMES,
+  });
   const stateDir = path.resolve(parsed.BATON_STATE_DIR);
   const databankRoot =
     parsed.BATON_DATABANK_ROOT === ''

@@ -8,7 +8,7 @@ import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import yazl from 'yazl';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { lakeTempPrefix, resolveInside } from '../domain/paths.js';
-import { defaultUnpackLimits, type UnpackLimits } from './unpackLanduse.js';
+import { ArchivePaths, defaultUnpackLimits, type UnpackLimits } from './unpackLanduse.js';
 
 /**
  * Sub-component folders travel to the lake as one zip each (`<step>.zip`). Writing is
@@ -192,7 +192,7 @@ async function scanEntries(
   limits: UnpackLimits,
 ): Promise<PlannedEntry[]> {
   const planned: PlannedEntry[] = [];
-  const seen = new Set<string>();
+  const paths = new ArchivePaths(destination, false);
   let declared = 0;
   try {
     for await (const entry of zip.eachEntry()) {
@@ -204,9 +204,8 @@ async function scanEntries(
         throw entryRefused(label, name, `is a special file (mode 0o${type.toString(8)})`);
       }
       const isDirectory = name.endsWith('/') || type === S_IFDIR;
-      const key = name.replace(/\/+$/, '');
-      if (seen.has(key)) throw entryRefused(label, name, 'appears more than once');
-      seen.add(key);
+      const clash = paths.clash(target, isDirectory);
+      if (clash !== undefined) throw entryRefused(label, name, clash);
       if (!isDirectory) {
         checkDeclaredData(entry, label, limits);
         declared += entry.uncompressedSize;

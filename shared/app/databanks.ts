@@ -169,6 +169,23 @@ export async function readDatabankConfig(
   configFileName: string,
 ): Promise<{ config: ModelConfig; warnings: ModelConfigWarning[]; text: string }> {
   const file = resolveInside(dir, checkDatabankFileName(configFileName, 'config'), 'config');
+  // Only a regular file of the databank: a symbolic link could lead anywhere on this machine
+  // (and a folder is not a config).
+  const info = await lstat(file).catch((error: unknown) => {
+    if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (info === undefined) {
+    throw new BatonError('not_found', `config: ${configFileName} is not in the databank ${dir}`, {
+      field: 'config',
+    });
+  }
+  if (!info.isFile()) {
+    const what = info.isSymbolicLink() ? 'a symbolic link' : 'not a file';
+    throw new BatonError('validation', `config: ${configFileName} in the databank is ${what}`, {
+      field: 'config',
+    });
+  }
   let text: string;
   try {
     text = await readFile(file, 'utf8');

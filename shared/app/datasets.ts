@@ -161,6 +161,8 @@ export async function deleteDataset(
   parseDatasetName(name, 'name');
   assertOwner(name, caller);
   const record = await readRecord(deps, name);
+  // A dataset may point anywhere in the lake; its name being yours does not make the files so.
+  if (options.removeFiles) assertMayRemoveLakePath(record.path, caller, 'removeFiles');
   // Files first: if that fails the record is still there to retry with.
   const filesRemoved = options.removeFiles
     ? await deps.lake.delete(record.path, { recursive: true })
@@ -171,6 +173,39 @@ export async function deleteDataset(
     if (!isBatonError(error, 'not_found')) throw error;
   }
   return { name: record.name, deleted: true, filesRemoved };
+}
+
+/**
+ * Who owns the lake area a path lies in: `users/<user>/…` (their uploads) and
+ * `tasks/user.<user>.<rest>/…` (their tasks' outputs and logs). Other areas (runs, landing,
+ * scratch folders) belong to no one user.
+ */
+export function lakeAreaOwner(lakePath: string): string | undefined {
+  const [top, second] = normalizeLakePath(lakePath, 'path').split('/');
+  if (second === undefined) return undefined;
+  if (top === 'users') return second;
+  if (top === 'tasks') return /^user\.([^.]+)\./.exec(second)?.[1];
+  return undefined;
+}
+
+/**
+ * Refuses (`forbidden`, naming `field`) a recursive removal of `lakePath` by `caller` that
+ * would take files of another user: a path inside their area, or a folder holding users'
+ * areas (`users`, `tasks`, the root). Deleting a dataset's files and scheduling a path's
+ * retention both go through here.
+ */
+export function assertMayRemoveLakePath(lakePath: string, caller: string, field: string): void {
+  const normalized = normalizeLakePath(lakePath, field);
+  const [top, second] = normalized.split('/');
+  const holdsAreas = normalized === '' || ((top === 'users' || top === 'tasks') && !second);
+  const owner = lakeAreaOwner(normalized);
+  if (holdsAreas || (owner !== undefined && owner !== caller)) {
+    throw new BatonError(
+      'forbidden',
+      `${field}: ${normalized || 'the lake root'} holds files of ${holdsAreas ? 'every user' : owner}; only they may remove them`,
+      { field },
+    );
+  }
 }
 
 async function readRecord(deps: DatasetDeps, name: string): Promise<DatasetRecord> {

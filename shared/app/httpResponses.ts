@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { BatonError, httpStatusOf, isBatonError } from '../domain/errors.js';
+import { packageRoot } from '../runtime/packageRoot.js';
 import type { HttpRequest, InvocationContext } from '../runtime/functionsApi.js';
 import { runLog } from '../telemetry/runLog.js';
 
@@ -16,13 +18,52 @@ export interface JsonReply {
 export function errorReply(error: unknown, context: InvocationContext): JsonReply {
   if (isBatonError(error)) {
     if (httpStatusOf(error.code) >= 500) runLog(context).error(error);
-    return { status: httpStatusOf(error.code), jsonBody: { error: error.toJSON() } };
+    const body = error.toJSON();
+    return {
+      status: httpStatusOf(error.code),
+      jsonBody: { error: { ...body, message: redactHostPaths(body.message) } },
+    };
   }
   runLog(context).error(error);
   return {
     status: 500,
     jsonBody: { error: { code: 'internal', message: 'internal error; see the host log' } },
   };
+}
+
+/**
+ * A message for a caller outside this machine: the host's own folders (the app's, the working
+ * folder, the temporary and home folders, under which the state folder and databanks live) are
+ * named by a label instead of their absolute path, which is nobody else's business.
+ */
+export function redactHostPaths(message: string): string {
+  let out = message;
+  for (const [root, label] of hostRoots()) {
+    out = out.replace(rootPattern(root), (_, after: string) => `${label}${after}`);
+  }
+  return out;
+}
+
+let roots: Array<[string, string]> | undefined;
+
+function hostRoots(): Array<[string, string]> {
+  roots ??= (
+    [
+      [packageRoot(), '<app>'],
+      [process.cwd(), '.'],
+      [os.tmpdir(), '<tmp>'],
+      [os.homedir(), '~'],
+    ] as Array<[string, string]>
+  )
+    .filter(([root]) => root.length > 1)
+    .sort(([a], [b]) => b.length - a.length);
+  return roots;
+}
+
+/** `root` where a path starts: followed by a separator, a quote, a space or the end. */
+function rootPattern(root: string): RegExp {
+  const escaped = root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`${escaped}([/\\\\'"\\s,;)]|$)`, 'g');
 }
 
 /** Wraps a handler so every thrown error becomes a proper reply. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { runIdSchema } from '../domain/runIds.js';
 import { parseInput } from '../domain/validation.js';
-import type { OrchestrationClient } from '../ports/orchestrationClient.js';
+import { terminalRuntimeStatuses, type OrchestrationClient } from '../ports/orchestrationClient.js';
 
 /**
  * A job's state change arrives on the `job-events` queue (from a backend watcher, an HPC
@@ -28,6 +28,18 @@ export async function relayJobEvent(
   message: unknown,
 ): Promise<JobEvent> {
   const event = parseInput(jobEventSchema, message, 'job-events message');
-  await client.raiseEvent(event.instanceId ?? event.runId, jobEventName(event.jobId), event);
+  const target = event.instanceId ?? event.runId;
+  try {
+    await client.raiseEvent(target, jobEventName(event.jobId), event);
+  } catch (error) {
+    // An orchestration that has ended (completed, failed, canceled, or purged) waits for
+    // nothing: a late or redelivered event for it is done, not a failure to retry until the
+    // message is dead-lettered. Anything else (the client unreachable) is retried.
+    const status = await client.getStatus(target).catch(() => 'unknown' as const);
+    if (status === 'unknown') throw error;
+    if (status !== undefined && !terminalRuntimeStatuses.includes(status.runtimeStatus)) {
+      throw error;
+    }
+  }
   return event;
 }

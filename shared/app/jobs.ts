@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backoffAfterConflict, maxConflictRetries } from './conflictRetry.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { jobIdFor, jobIdPattern } from '../domain/jobIds.js';
 import { jobSpecInputSchema } from '../domain/jobSpec.js';
@@ -138,6 +139,29 @@ export async function launchJob(deps: JobDeps, raw: unknown): Promise<JobRecord 
   return updateJob(deps, doc, status);
 }
 
+/**
+ * Queue function (`launch-job` dead letters): a launch that failed on every delivery ends the
+ * job as failed with why, so the run waiting for it fails with that error at once instead of
+ * waiting out its timeout. A job that got further (launched by a delivery whose completion was
+ * lost) is left to the watcher.
+ */
+export async function failUndeliveredLaunch(
+  deps: JobDeps,
+  raw: unknown,
+  why: string,
+): Promise<JobRecord | undefined> {
+  const message = parseInput(launchJobMessageSchema, raw, 'launch-job message');
+  const doc = await deps.state.read<JobRecord>(jobsCollection, message.runId, message.jobId);
+  if (!doc || doc.body.state !== 'queued') return doc?.body;
+  // A delivery may have launched it and then failed to record that: it must not run on unseen.
+  await deps.compute.cancel(doc.body.spec.jobId).catch(() => undefined);
+  return updateJob(deps, doc, {
+    jobId: message.jobId,
+    state: 'failed',
+    message: `job ${message.jobId} could not be launched: ${why}`,
+  });
+}
+
 /** Timer function: look at every job that is still going; announce the ones that ended. */
 export async function watchJobs(deps: JobDeps): Promise<{ checked: number; finished: number }> {
   const active = await deps.state.query<JobRecord>(jobsCollection, {
@@ -172,10 +196,20 @@ export async function cancelJob(deps: JobDeps, raw: unknown): Promise<JobRecordS
   const doc = await deps.state.read<JobRecord>(jobsCollection, message.runId, message.jobId);
   if (!doc) return 'canceled';
   if (terminalJobStates.includes(doc.body.state as JobState)) return doc.body.state;
-  const status =
-    doc.body.state === 'queued'
-      ? { jobId: message.jobId, state: 'canceled' as const }
-      : await deps.compute.cancel(message.jobId);
+  let status: JobStatus;
+  try {
+    status =
+      doc.body.state === 'queued'
+        ? { jobId: message.jobId, state: 'canceled' }
+        : await deps.compute.cancel(message.jobId);
+  } catch (error) {
+    // The job ended and was released while this cancel ran (a redelivered cancel, or one
+    // racing the job's own end): the backend no longer knows it, and its record says how it
+    // ended, so the cancel has nothing left to do.
+    if (!isBatonError(error, 'not_found')) throw error;
+    const latest = await deps.state.read<JobRecord>(jobsCollection, message.runId, message.jobId);
+    return latest?.body.state ?? 'canceled';
+  }
   const updated = await updateJob(deps, doc, status);
   return updated?.state ?? status.state;
 }
@@ -225,7 +259,7 @@ async function updateJob(
   status: JobStatus,
 ): Promise<JobRecord | undefined> {
   let current = doc;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < maxConflictRetries; attempt++) {
     const before = current.body;
     if (terminalJobStates.includes(before.state as JobState)) return before;
     const next: JobRecord = { ...before, state: status.state };
@@ -246,6 +280,7 @@ async function updateJob(
       return saved.body;
     } catch (error) {
       if (!isBatonError(error, 'precondition_failed')) throw error;
+      await backoffAfterConflict(attempt);
       const reread = await deps.state.read<JobRecord>(jobsCollection, before.runId, before.jobId);
       if (!reread) return undefined;
       current = reread;

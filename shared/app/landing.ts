@@ -6,6 +6,7 @@ import type { Clock } from '../ports/clock.js';
 import type { StateStore } from '../ports/stateStore.js';
 import { transferProbeFolder } from './beamlineProbe.js';
 import { loadBeamlineConfig, type LoadedBeamlineConfig } from './beamlineServices.js';
+import { landingIdentity } from './identity.js';
 import { findPipeline } from './pipelines.js';
 import { startRun, type RunDeps } from './runs.js';
 
@@ -129,5 +130,4 @@ export async function dispatchLandedFile(
   return undefined;
 }
 
-/** Who starts runs for landed files. */
-export const landingIdentity = 'baton-landing';
+export { landingIdentity };

@@ -1,4 +1,5 @@
 import { endOnce, trackerParams } from './trackerRuns.js';
+import { uploadOutputOnce } from './lakeOutputs.js';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -263,7 +264,7 @@ export async function recordMlStep(deps: MlDeps, raw: unknown): Promise<MlStepRe
       );
     }
     artifact = mlArtifactPath(input.runId, input.step, input.expectFile.name);
-    await deps.lake.uploadFile(local, artifact);
+    await uploadOutputOnce(deps.lake, local, artifact);
     await tracker.logArtifact(input.trackerRunId, { path: artifact, kind: input.expectFile.kind });
   }
   const missing = input.requireMetrics.filter((key) => metrics[key] === undefined);

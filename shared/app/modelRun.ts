@@ -42,6 +42,7 @@ import {
 } from './databanks.js';
 import { syncDatabank } from './databankSync.js';
 import { createErrorDump } from './modelErrorDumps.js';
+import { recordModelOutputs } from './modelOutputs.js';
 import { releaseComputeJob } from './jobs.js';
 import { applyCleanupPatterns, buildOutputArchives } from './modelStepFiles.js';
 
@@ -277,6 +278,10 @@ const stepInputSchema = runInputSchema.extend({
     .optional(),
 });
 
+function skippedSummary(iteration: number, step: string): string {
+  return `iteration ${iteration} ${step}: no command selected for this iteration`;
+}
+
 /** After a step's commands succeeded: archives, cleanup, metrics, state, sync. Returns a summary line. */
 export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise<string> {
   const input = parseInput(stepInputSchema, raw, 'model step');
@@ -291,7 +296,10 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
     // A retry after the state was saved: the step's files are done; finish what may not be.
     for (const jobId of input.jobIds) await releaseComputeJob(deps, jobId);
     if (input.cloud) await syncToLake(deps, dir, name, input.params, input.projectFolder);
-    return `iteration ${input.iteration} ${input.step}: done (recorded already)`;
+    // A step that had nothing to run says so again: the portal shows it as skipped, not done.
+    return input.ran
+      ? `iteration ${input.iteration} ${input.step}: done (recorded already)`
+      : skippedSummary(input.iteration, input.step);
   }
   const component = config.sub_components[input.step];
   const archives = input.ran
@@ -300,6 +308,16 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
   const cleaned = input.ran
     ? await applyCleanupPatterns(path.join(dir, input.step), component?.cleanup_patterns ?? [])
     : [];
+  // Provenance of what the step built (which run, iteration, step and jobs; hash; when).
+  await recordModelOutputs(deps, {
+    databank: name,
+    databankDir: dir,
+    runId: input.runId,
+    iteration: input.iteration,
+    step: input.step,
+    jobIds: input.jobIds,
+    paths: archives.built.map((a) => a.path),
+  });
   let performance = '';
   if (input.monitor !== undefined && input.ran) {
     const samples: JobMetricSample[] = [];
@@ -312,7 +330,8 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
     });
     const csvPath = path.join(dir, ...performanceFileName(input.iteration, input.step).split('/'));
     await mkdir(path.dirname(csvPath), { recursive: true });
-    await writeFileAtomic(csvPath, csv);
+    // The model-run lock makes this run the file's only writer: a crashed try's temp goes.
+    await writeFileAtomic(csvPath, csv, { sweepTemps: true });
     const s = summarizeMetrics(samples);
     performance = `, ${s.durationSeconds.toFixed(1)} s, cpu avg ${s.cpuPercentAvg.toFixed(0)} % max ${s.cpuPercentMax.toFixed(0)} %, rss max ${(s.rssMaxBytes / 2 ** 20).toFixed(0)} MB`;
   }
@@ -324,7 +343,7 @@ export async function finishModelStep(deps: ModelRunDeps, raw: unknown): Promise
   await saveState(deps, dir, name, input.params.state, input.runId, advanced);
   const summary = input.ran
     ? `iteration ${input.iteration} ${input.step}: done${performance}; archives ${archives.built.map((a) => a.name).join(', ') || 'none'}; cleaned ${cleaned.length}`
-    : `iteration ${input.iteration} ${input.step}: no command selected for this iteration`;
+    : skippedSummary(input.iteration, input.step);
   await appendOrchestratorLog(dir, deps.clock, 'INFO', `run ${input.runId}: ${summary}`);
   for (const pattern of archives.empty) {
     await appendOrchestratorLog(
@@ -482,7 +501,9 @@ async function saveState(
   state: ModelState,
 ): Promise<void> {
   const fileName = checkDatabankFileName(stateFile, 'state');
-  await writeFileAtomic(path.join(dir, fileName), `${JSON.stringify(state, null, 2)}\n`);
+  await writeFileAtomic(path.join(dir, fileName), `${JSON.stringify(state, null, 2)}\n`, {
+    sweepTemps: true, // under the model-run lock: a crashed write's temp goes
+  });
   await deps.state.upsert(modelStatesCollection, {
     id: databank,
     pk: databank,

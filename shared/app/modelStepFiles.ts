@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { outputArchiveName, outputsFolder } from '../domain/databankLayout.js';
 import type { OutputArchive } from '../domain/modelConfig.js';
 import { writeDeterministicZip } from './databankZip.js';
+import { claimTempPath, releaseTempPath, removeTempFiles } from '../adapters/local/fsPrimitives.js';
 
 /**
  * What happens to a sub-component's folder after its step: output archives are built
@@ -103,7 +103,9 @@ export async function applyCleanupPatterns(
  */
 async function writeZip(baseDir: string, files: readonly string[], target: string): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`);
+  // A step re-run after a crash mid-zip first removes the half archive that run left.
+  await removeTempFiles(target);
+  const temp = claimTempPath(path.dirname(target), `.${path.basename(target)}.`, '.tmp');
   const entries = await Promise.all(
     files.map(async (file) => ({
       path: file,
@@ -117,5 +119,7 @@ async function writeZip(baseDir: string, files: readonly string[], target: strin
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  } finally {
+    releaseTempPath(temp);
   }
 }

@@ -11,6 +11,7 @@ import {
 } from '../domain/retention.js';
 import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
+import { assertMayRemoveLakePath } from './datasets.js';
 import type { Lake } from '../ports/lake.js';
 import type { StateStore, StoredDocument } from '../ports/stateStore.js';
 
@@ -35,6 +36,8 @@ export async function scheduleRetention(
 ): Promise<RetentionEntry> {
   const request = parseInput(retentionRequestSchema, body, 'body');
   const path = retentionPath(request.path);
+  // Another user's uploads and task outputs are theirs to prune, not the caller's.
+  assertMayRemoveLakePath(path, user, 'path');
   const now = deps.clock.now();
   const entry: RetentionEntry = {
     endpoint: request.endpoint,

@@ -14,6 +14,7 @@ import type { BeamlineDeps } from './beamline.js';
 import { cancelHpcJobsOfRun } from './beamlineHpc.js';
 import { cancelJobsOfRun, type JobDeps } from './jobs.js';
 import { releaseModelLocksOfRun } from './modelRun.js';
+import { systemIdentities } from './identity.js';
 import { findPipeline } from './pipelines.js';
 
 /**
@@ -89,7 +90,7 @@ export async function startRun(deps: RunDeps, body: unknown, user: string): Prom
 async function readRecord(deps: RunDeps, runId: string): Promise<RunRecord> {
   parseInput(runIdSchema, runId, 'runId');
   const doc = await deps.state.read<RunRecord>(runsCollection, runId, runId);
-  if (!doc) throw new BatonError('not_found', `run ${runId} not found`);
+  if (!doc) throw new BatonError('not_found', `run ${runId} not found`, { field: 'runId' });
   return doc.body;
 }
 
@@ -124,6 +125,20 @@ export const cancelRunRequestSchema = z
   .object({ reason: z.string().max(1000).optional() })
   .strict();
 
+/**
+ * Who may change a run (cancel it, signal it, delete it): whoever started it. A run the system
+ * started (for a landed file) has no such person, so any signed-in user may, as operators do.
+ * Reading a run is open to every signed-in user.
+ */
+export function assertMayChangeRun(record: RunRecord, user: string): void {
+  if (record.createdBy === user || systemIdentities.has(record.createdBy)) return;
+  throw new BatonError(
+    'forbidden',
+    `run ${record.runId} was started by ${record.createdBy}; only they can change it`,
+    { field: 'runId' },
+  );
+}
+
 export async function cancelRun(
   deps: RunDeps,
   runId: string,
@@ -134,6 +149,7 @@ export async function cancelRun(
   const reason =
     request.reason && request.reason.trim() !== '' ? request.reason : `canceled by ${user}`;
   const record = await readRecord(deps, runId);
+  assertMayChangeRun(record, user);
   await deps.client.terminate(runId, reason);
   // Terminating a run does not terminate its sub-orchestrations (Durable Functions semantics):
   // the beamline flows' children are terminated by their derived ids, then their HPC jobs
@@ -155,8 +171,9 @@ export async function raiseRunEvent(
   runId: string,
   eventName: string,
   data: unknown,
+  user: string,
 ): Promise<void> {
-  await readRecord(deps, runId);
+  assertMayChangeRun(await readRecord(deps, runId), user);
   parseInput(
     z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only'),
     eventName,
@@ -165,8 +182,8 @@ export async function raiseRunEvent(
   await deps.client.raiseEvent(runId, eventName, data);
 }
 
-export async function deleteRun(deps: RunDeps, runId: string): Promise<void> {
-  await readRecord(deps, runId);
+export async function deleteRun(deps: RunDeps, runId: string, user: string): Promise<void> {
+  assertMayChangeRun(await readRecord(deps, runId), user);
   const status = await deps.client.getStatus(runId);
   if (status && !['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus)) {
     throw new BatonError(

@@ -9,9 +9,11 @@ import { datasetsCollection } from './datasets.js';
 import { systemCollection } from './heartbeat.js';
 import { jobsCollection } from './jobs.js';
 import { landedFilesCollection } from './landing.js';
+import { modelOutputsCollection } from './modelOutputs.js';
 import { modelStatesCollection } from './modelRun.js';
 import { retentionCollection } from './retention.js';
 import { runsCollection } from './runs.js';
+import { slotHistoryCollection } from './slotHistory.js';
 import { leaseCollection } from './taskScheduler.js';
 import { transferRecordsCollection } from './transferRecords.js';
 
@@ -38,4 +40,6 @@ export const stateCollections: readonly string[] = [
   beamlinePruneAuditCollection,
   transferRecordsCollection,
   hpcJobsCollection,
+  modelOutputsCollection,
+  slotHistoryCollection,
 ];

@@ -28,6 +28,7 @@ import {
   taskJobOutputPath,
   updateJob,
 } from './tasks.js';
+import { recordTaskJobSpan } from '../telemetry/tracing.js';
 
 /**
  * A task job's life after the scheduler assigned it a slot: the `launch-job` message stages its
@@ -140,6 +141,27 @@ export async function launchTaskJob(
   return saved;
 }
 
+/**
+ * Queue function (`launch-job` dead letters, task messages): a launch that failed on every
+ * delivery ends that attempt as failed with why (retried by the task's policy like any failed
+ * attempt), so its slot is not held by a job that will never start.
+ */
+export async function failUndeliveredTaskLaunch(
+  deps: TaskDeps,
+  raw: unknown,
+  why: string,
+): Promise<TaskJobRecord | undefined> {
+  const message = parseInput(launchTaskJobMessageSchema, raw, 'launch-job message');
+  const doc = await readJob(deps, message.task, message.key);
+  if (!doc || doc.body.computeJobId !== message.computeJobId) return undefined;
+  if (doc.body.state !== 'assigned') return doc.body;
+  const { body: task } = await readTask(deps, message.task);
+  // A delivery may have launched it and then failed to record that: it must not hold a process
+  // outside the slot accounting.
+  await deps.compute.cancel(message.computeJobId).catch(() => undefined);
+  return applyJobEnd(deps, task, doc, { state: 'failed', message: `launch failed: ${why}` });
+}
+
 /** Timer function: asks the backend about every running task job; announces the ended ones. */
 export async function watchTaskJobs(deps: TaskDeps): Promise<{ checked: number; ended: number }> {
   const running = await deps.state.query<TaskJobRecord>(taskJobsCollection, {
@@ -250,6 +272,18 @@ export async function applyJobEnd(
       now.toISOString(),
       new Date(now.getTime() + delay * 1000).toISOString(),
     );
+  });
+  // The ended attempt as a span of the task's trace (and its duration as a metric).
+  recordTaskJobSpan({
+    task: task.name,
+    key: job.key,
+    attempt: job.attempt,
+    computeJobId: job.computeJobId,
+    backend: task.backend,
+    state: outcome.state,
+    start: new Date(job.startedAt ?? outcome.startedAt ?? job.assignedAt ?? job.queuedAt),
+    end: new Date(finishedAt),
+    ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
   });
   await deps.staging.discard(staged);
   await releaseComputeJob(deps, job.computeJobId);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backoffAfterConflict, maxConflictRetries } from './conflictRetry.js';
 import { assertOwner, ownerPattern, parseTaskName } from '../domain/datasets.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { buildJobCommand, parseExecTemplate } from '../domain/execTemplate.js';
@@ -452,7 +453,7 @@ export async function moveTask(
   changes: Partial<Pick<TaskRecord, 'gateSize' | 'message'>> = {},
 ): Promise<TaskRecord> {
   let current = doc;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < maxConflictRetries; attempt++) {
     const before = current.body;
     const to = transitionTask(before.state, event);
     const at = deps.clock.now().toISOString();
@@ -476,6 +477,7 @@ export async function moveTask(
       return saved.body;
     } catch (error) {
       if (!isBatonError(error, 'precondition_failed')) throw error;
+      await backoffAfterConflict(attempt);
       const reread = await deps.state.read<TaskRecord>(tasksCollection, before.owner, before.name);
       if (!reread) throw new BatonError('not_found', `task ${before.name} not found`);
       current = reread;
@@ -494,7 +496,7 @@ export async function updateJob(
   change: (job: TaskJobRecord) => TaskJobRecord,
 ): Promise<TaskJobRecord> {
   let current = doc;
-  for (let attempt = 0; attempt < 8; attempt++) {
+  for (let attempt = 0; attempt < maxConflictRetries; attempt++) {
     const next = change(current.body);
     if (next === current.body) return current.body;
     try {
@@ -506,6 +508,7 @@ export async function updateJob(
       return saved.body;
     } catch (error) {
       if (!isBatonError(error, 'precondition_failed')) throw error;
+      await backoffAfterConflict(attempt);
       const reread = await deps.state.read<TaskJobRecord>(
         taskJobsCollection,
         current.body.task,

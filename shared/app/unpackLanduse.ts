@@ -208,7 +208,8 @@ async function scan(
   overwrite: boolean,
 ): Promise<{ planned: Planned[]; skipped: number }> {
   const planned: Planned[] = [];
-  const seen = new Set<string>();
+  // Keyed by target path, case folded: the output may be on a case-insensitive disk.
+  const paths = new ArchivePaths(output, true);
   let skipped = 0;
   let count = 0;
   try {
@@ -229,9 +230,8 @@ async function scan(
         continue;
       }
       checkEntryData(entry, limits);
-      const key = name.toLowerCase();
-      if (seen.has(key)) throw entryError(name, 'appears more than once in the archive');
-      seen.add(key);
+      const clash = paths.clash(target, false);
+      if (clash !== undefined) throw entryError(name, clash);
       const existed = await checkTarget(output, target, name, overwrite);
       planned.push({ entry, name, target, existed, bytes: 0 });
     }
@@ -239,6 +239,48 @@ async function scan(
     throw fromYauzl(error);
   }
   return { planned, skipped };
+}
+
+/**
+ * The paths an archive's entries land on, so that two entries naming one path (`a.csv`,
+ * `./a.csv`, `x//a.csv`, and `A.csv` when case is folded) or a file that is also a folder (`a`
+ * and `a/b.csv`) are refused while scanning, before anything is written, instead of failing
+ * half-way through the extraction.
+ */
+export class ArchivePaths {
+  private readonly entries = new Set<string>();
+  private readonly files = new Set<string>();
+  private readonly folders = new Set<string>();
+  private readonly root: string;
+
+  constructor(
+    root: string,
+    private readonly foldCase: boolean,
+  ) {
+    this.root = this.key(path.resolve(root));
+  }
+
+  /** Why `target` (inside the root) clashes with an earlier entry; records it when it does not. */
+  clash(target: string, isDirectory: boolean): string | undefined {
+    const key = this.key(target);
+    if (this.entries.has(key)) return 'appears more than once in the archive';
+    if (!isDirectory && this.folders.has(key)) {
+      return 'is a file, but other entries put files inside it';
+    }
+    const parents: string[] = [];
+    for (let dir = path.dirname(key); dir.length > this.root.length; dir = path.dirname(dir)) {
+      if (this.files.has(dir)) return 'lies inside a path that another entry makes a file';
+      parents.push(dir);
+    }
+    this.entries.add(key);
+    (isDirectory ? this.folders : this.files).add(key);
+    for (const dir of parents) this.folders.add(dir);
+    return undefined;
+  }
+
+  private key(target: string): string {
+    return this.foldCase ? target.toLowerCase() : target;
+  }
 }
 
 /** Refuses names that could land outside `output`; returns the target path. */

@@ -169,7 +169,7 @@ export class ApiClient {
     });
   }
   getRun(runId: string): Promise<RunViewDto> {
-    return this.request(runViewSchema, 'GET', `runs/${encodeURIComponent(runId)}`);
+    return this.request(runViewSchema, 'GET', `runs/${pathSegment(runId, 'runId')}`);
   }
   listRuns(query: Record<string, string>): Promise<RunViewDto[]> {
     return this.request(
@@ -182,18 +182,18 @@ export class ApiClient {
     return this.request(
       runViewSchema,
       'POST',
-      `runs/${encodeURIComponent(runId)}/cancel`,
+      `runs/${pathSegment(runId, 'runId')}/cancel`,
       reason ? { reason } : {},
     );
   }
   deleteRun(runId: string): Promise<unknown> {
-    return this.request(z.unknown(), 'DELETE', `runs/${encodeURIComponent(runId)}`);
+    return this.request(z.unknown(), 'DELETE', `runs/${pathSegment(runId, 'runId')}`);
   }
   logs(runId: string, query: Record<string, string>): Promise<LogLineDto[]> {
     return this.request(
       z.array(logLineSchema),
       'GET',
-      `runs/${encodeURIComponent(runId)}/logs?${new URLSearchParams(query).toString()}`,
+      `runs/${pathSegment(runId, 'runId')}/logs?${new URLSearchParams(query).toString()}`,
     );
   }
   pipelines(): Promise<Array<z.infer<typeof pipelineInfoSchema>>> {
@@ -201,7 +201,10 @@ export class ApiClient {
   }
   /** `PUT /api/files/<path>`: one file into the caller's lake folder `users/<user>/`. */
   async uploadFile(path: string, bytes: Uint8Array): Promise<{ path: string; size: number }> {
-    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    const encoded = path
+      .split('/')
+      .map((part) => pathSegment(part, 'path'))
+      .join('/');
     let response: Response;
     try {
       response = await fetch(new URL(`/api/files/${encoded}`, this.baseUrl), {
@@ -240,13 +243,35 @@ export class ApiClient {
     return this.request(z.array(datasetSchema), 'GET', `datasets${query}`);
   }
   getDataset(name: string): Promise<DatasetViewDto> {
-    return this.request(datasetViewSchema, 'GET', `datasets/${encodeURIComponent(name)}`);
+    return this.request(datasetViewSchema, 'GET', `datasets/${pathSegment(name, 'dataset')}`);
   }
   deleteDataset(name: string, removeFiles: boolean): Promise<DeletedDatasetDto> {
     return this.request(
       deletedDatasetSchema,
       'DELETE',
-      `datasets/${encodeURIComponent(name)}${removeFiles ? '?removeFiles=true' : ''}`,
+      `datasets/${pathSegment(name, 'dataset')}${removeFiles ? '?removeFiles=true' : ''}`,
     );
   }
+}
+
+/**
+ * A value as one URL path segment. A dot segment would name another route, and a string with a lone surrogate has no UTF-8 form (where
+ * `encodeURIComponent` throws a URIError, an internal error to the user): refused as the
+ * caller's mistake, naming `field`.
+ */
+export function pathSegment(value: string, field: string): string {
+  // `.` and `..` would be resolved away by the URL: another route.
+  if (value === '.' || value === '..') {
+    throw new BatonError('validation', `${field}: must not be "." or ".."`, { field });
+  }
+  if (/\p{Surrogate}/u.test(value)) {
+    throw new BatonError(
+      'validation',
+      `${field}: must be valid Unicode (it has a lone surrogate)`,
+      {
+        field,
+      },
+    );
+  }
+  return encodeURIComponent(value);
 }

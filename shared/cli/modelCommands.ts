@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { checkDatabankName, defaultConfigFileName } from '../domain/databankLayout.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
-import type { ApiClient } from './apiClient.js';
+import { pathSegment, type ApiClient } from './apiClient.js';
 import { err, out, withConnection } from './commandSupport.js';
 import type { GlobalOptions } from './connection.js';
 import { exitForRun, renderRun } from './output.js';
@@ -173,7 +173,7 @@ async function planOrInit(
   g: GlobalOptions,
 ): Promise<z.infer<typeof planSchema>> {
   const plan = (): Promise<z.infer<typeof planSchema>> =>
-    api.request(planSchema, 'POST', `databanks/${encodeURIComponent(databank)}/plan`, params);
+    api.request(planSchema, 'POST', `databanks/${pathSegment(databank, 'databank')}/plan`, params);
   try {
     return await plan();
   } catch (error) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { createTaskRequestSchema } from '../domain/tasks.js';
 import { jobStates, taskEventTypes, taskStates } from '../domain/taskStates.js';
-import type { ApiClient } from './apiClient.js';
+import { pathSegment, type ApiClient } from './apiClient.js';
 
 /**
  * The CLI's side of `/api/tasks`: zod schemas of the replies (shared/app/tasks.ts builds them)
@@ -107,7 +107,7 @@ export type KilledTaskDto = z.infer<typeof killedTaskSchema>;
 /** The body of `POST /api/tasks` as sent (defaults are the server's); `dryRun` is per call. */
 export type CreateTaskBody = Omit<z.input<typeof createTaskRequestSchema>, 'dryRun'>;
 
-const taskPath = (name: string): string => `tasks/${encodeURIComponent(name)}`;
+const taskPath = (name: string): string => `tasks/${pathSegment(name, 'task')}`;
 
 /** Creates the task: its jobs are queued and the scheduler takes it from `registered`. */
 export function createTask(api: ApiClient, body: CreateTaskBody): Promise<TaskViewDto> {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseRunQuery } from '../domain/runFilter.js';
 import { out, withConnection } from './commandSupport.js';
 import { table } from './output.js';
+import { pathSegment } from './apiClient.js';
 
 /**
  * `baton runs find` and `baton runs compare`: tracked runs (a sweep and its trials, training
@@ -75,11 +76,14 @@ export function registerTrackingCommands(runs: Command): void {
     .argument('<runA>')
     .argument('<runB>')
     .action(async (a: string, b: string, _options: unknown, command: Command) => {
+      // Both paths first: a refused id must not leave the other request unobserved.
+      const paths = [
+        `tracking/runs/${pathSegment(a, 'runA')}`,
+        `tracking/runs/${pathSegment(b, 'runB')}`,
+      ];
       await withConnection(command, async ({ api }, g) => {
         const [left, right] = await Promise.all(
-          [a, b].map((id) =>
-            api.request(trackedRunSchema, 'GET', `tracking/runs/${encodeURIComponent(id)}`),
-          ),
+          paths.map((route) => api.request(trackedRunSchema, 'GET', route)),
         );
         if (left === undefined || right === undefined) return;
         out(g.json ? JSON.stringify([left, right]) : renderComparison(left, right));

@@ -29,12 +29,19 @@ export const jobSpecInputSchema = z
   .strict();
 export type JobSpecInput = z.infer<typeof jobSpecInputSchema>;
 
-/** An argv array: strings without NUL, the program name not empty. Never joined into a shell line. */
+/**
+ * An argv array: strings without NUL or lone surrogates, the program name not empty. Never
+ * joined into a shell line. A lone surrogate has no UTF-8 form, so the process would get U+FFFD
+ * instead of what was asked for: refused rather than silently changed.
+ */
 export function checkArgv(argv: unknown): string[] {
   if (!Array.isArray(argv) || argv.length === 0) throw invalid('argv', 'must be a non-empty array');
   return argv.map((arg: unknown, i) => {
     if (typeof arg !== 'string' || arg.includes('\0')) {
       throw invalid(`argv[${i}]`, 'must be a string without NUL');
+    }
+    if (hasLoneSurrogate(arg)) {
+      throw invalid(`argv[${i}]`, 'must be valid Unicode (no lone surrogates)');
     }
     if (i === 0 && arg === '') throw invalid('argv[0]', 'must not be empty');
     return arg;
@@ -50,9 +57,17 @@ export function checkEnv(env: unknown): Record<string, string> {
     if (typeof value !== 'string' || value.includes('\0')) {
       throw invalid(`env.${key}`, 'must be a string without NUL');
     }
+    if (hasLoneSurrogate(value)) {
+      throw invalid(`env.${key}`, 'must be valid Unicode (no lone surrogates)');
+    }
     out[key] = value;
   }
   return out;
+}
+
+/** Half of a surrogate pair on its own: it cannot be encoded as UTF-8 for the process. */
+export function hasLoneSurrogate(text: string): boolean {
+  return /[\uD800-\uDFFF]/u.test(text);
 }
 
 function invalid(field: string, why: string): BatonError {

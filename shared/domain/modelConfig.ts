@@ -1,7 +1,7 @@
 import { configError, configErrorMap, parseYamlConfig } from './yamlConfig.js';
 import { z } from 'zod';
 import { BatonError } from './errors.js';
-import { envNamePattern } from './jobSpec.js';
+import { envNamePattern, hasLoneSurrogate } from './jobSpec.js';
 import { splitShellWords } from './shellWords.js';
 import { formatIssuePath } from './validation.js';
 
@@ -336,6 +336,9 @@ function normalizeCommand(
       if (rendered.includes('\0')) {
         throw configError(fileName, `${path}.env.${key}`, 'must not contain NUL');
       }
+      if (hasLoneSurrogate(rendered)) {
+        throw configError(fileName, `${path}.env.${key}`, 'must be valid Unicode');
+      }
       return [key, rendered];
     }),
   );
@@ -353,10 +356,14 @@ function commandArgv(value: string | string[], field: string, fileName: string):
   if (Array.isArray(value)) {
     value.forEach((arg, i) => {
       if (arg.includes('\0')) throw configError(fileName, `${field}[${i}]`, 'must not contain NUL');
+      if (hasLoneSurrogate(arg)) {
+        throw configError(fileName, `${field}[${i}]`, 'must be valid Unicode');
+      }
     });
     if (value[0] === '') throw configError(fileName, `${field}[0]`, 'program must not be empty');
     return [...value];
   }
+  if (hasLoneSurrogate(value)) throw configError(fileName, field, 'must be valid Unicode');
   let argv: string[];
   try {
     argv = splitShellWords(value);

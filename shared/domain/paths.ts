@@ -10,6 +10,11 @@ export const maxLakePathLength = 1024;
  */
 export function normalizeLakePath(input: string, field = 'path'): string {
   if (input.includes('\0')) throw invalid(field, 'must not contain NUL');
+  // A lone surrogate has no UTF-8 form: the file system would store U+FFFD, so two different
+  // paths would name one file.
+  if (/[\uD800-\uDFFF]/u.test(input)) {
+    throw invalid(field, 'must be valid Unicode (no lone surrogates)');
+  }
   if (input.includes('\\')) throw invalid(field, 'must use / as separator');
   if (input.startsWith('/')) throw invalid(field, 'must be relative (no leading /)');
   const parts: string[] = [];

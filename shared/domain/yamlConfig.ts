@@ -24,7 +24,10 @@ export function describeYamlValue(value: unknown): string {
 /** `<file>: <field>: <why>` as a validation error with the field path. */
 export function configError(fileName: string, field: string, why: string): BatonError {
   const where = field === '' ? fileName : `${fileName}: ${field}`;
-  return new BatonError('validation', `${where}: ${why}`, field === '' ? {} : { field });
+  // A fault of the whole file names the file as the field, as a YAML syntax error does.
+  return new BatonError('validation', `${where}: ${why}`, {
+    field: field === '' ? fileName : field,
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normalizeLakePath } from '../domain/paths.js';
 
 /**
  * What the `model` pipeline takes (the seed's `run_models` options) and what its orchestrators
@@ -23,10 +24,24 @@ export const modelRunParamsSchema = z
     steps: z.array(z.string().min(1).max(100)).min(1).max(100).optional(),
     /** Start over even when the state file says the run completed or stopped midway. */
     overwrite: z.boolean().default(false),
-    projectFolder: z.string().min(1).max(400).optional(),
+    /** A lake folder: relative, no `..` (checked again where the sync uses it). */
+    projectFolder: z
+      .string()
+      .min(1)
+      .max(400)
+      .refine(isLakePath, 'a lake folder: relative, "/" separators, no ".." or NUL')
+      .optional(),
   })
   .strict();
 export type ModelRunParams = z.infer<typeof modelRunParamsSchema>;
+
+function isLakePath(value: string): boolean {
+  try {
+    return normalizeLakePath(value) !== '';
+  } catch {
+    return false;
+  }
+}
 
 export interface PlannedModelCommand {
   index: number;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DurableEngine } from './durable/engine.js';
 import { handleDurableWebhook, webhookPrefix } from './durable/webhookRoutes.js';
 import { functionsByTrigger, type RegisteredFunction } from './functionRegistry.js';
@@ -50,7 +51,14 @@ export function createHttpDispatcher(options: {
     .sort((a, b) => b.route.specificity - a.route.specificity);
 
   return async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', options.baseUrl());
+    const parsed = requestUrl(req.url ?? '/', options.baseUrl());
+    if (parsed === undefined) {
+      req.resume();
+      return send(res, 400, {
+        error: { code: 'validation', message: 'url: not a request path', field: 'url' },
+      });
+    }
+    const url = parsed;
     const method = (req.method ?? 'GET').toUpperCase();
     const refused = rejectForeignRequest(req.headers, options.baseUrl());
     if (refused) {
@@ -62,9 +70,19 @@ export function createHttpDispatcher(options: {
     try {
       body = await readBody(req);
     } catch {
-      return send(res, 413, {
-        error: { code: 'validation', message: `body larger than ${maxBodyBytes} bytes` },
-      });
+      // The rest of the body is never read: the connection closes with the reply.
+      return send(
+        res,
+        413,
+        {
+          error: {
+            code: 'validation',
+            message: `body: larger than ${maxBodyBytes} bytes`,
+            field: 'body',
+          },
+        },
+        { connection: 'close' },
+      );
     }
     if (url.pathname.startsWith(options.webhookKeyPrefix + webhookPrefix)) {
       url.pathname = url.pathname.slice(options.webhookKeyPrefix.length);
@@ -109,9 +127,7 @@ export function createHttpDispatcher(options: {
       return invoke(candidate.fn, params);
     }
     return methodMismatch
-      ? send(res, 405, {
-          error: { code: 'validation', message: `${method} is not allowed on ${url.pathname}` },
-        })
+      ? send(res, 405, methodNotAllowed(method, url.pathname))
       : send(res, 404, { error: { code: 'not_found', message: `no route ${url.pathname}` } });
 
     /** The portal's sign-in: a one-time token for a session cookie; DELETE signs out. */
@@ -121,8 +137,7 @@ export function createHttpDispatcher(options: {
         options.access.endSession(req.headers);
         return send(res, 200, { user: null }, { 'set-cookie': clearedSessionCookie });
       }
-      if (method !== 'POST')
-        return send(res, 405, { error: { code: 'validation', message: `${method} /api/session` } });
+      if (method !== 'POST') return send(res, 405, methodNotAllowed(method, url.pathname));
       let token: unknown;
       try {
         token = (JSON.parse(body.toString('utf8')) as { token?: unknown }).token;
@@ -169,6 +184,58 @@ export function createHttpDispatcher(options: {
         });
       }
     }
+  };
+}
+
+/**
+ * The request's URL on this host. The target is taken as a path even when it reads otherwise:
+ * `new URL('/\\/x', base)` would take `x` for a host name (a backslash counts as a slash), and
+ * an absolute-form target names another origin. Undefined when it is no path at all.
+ */
+function requestUrl(target: string, base: string): URL | undefined {
+  if (!target.startsWith('/')) return undefined;
+  try {
+    const url = new URL(`${new URL(base).origin}${target}`);
+    return url.origin === new URL(base).origin ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Node's HTTP parser refuses some requests before any handler sees them (headers or URL over
+ * 16 KiB: 431; malformed HTTP: 400). Its default reply has no body; this one is the API's error
+ * body naming what was wrong, and the connection closes (the rest of the request is unread).
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const [status, reason, field, message] = tooLarge
+    ? [
+        431,
+        'Request Header Fields Too Large',
+        'headers',
+        'headers: the URL and headers exceed 16 KiB',
+      ]
+    : [400, 'Bad Request', 'request', 'request: not a well-formed HTTP request'];
+  const body = JSON.stringify({ error: { code: 'validation', message, field } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** A 405 body naming the field at fault: the request's method. */
+function methodNotAllowed(method: string, pathname: string) {
+  return {
+    error: {
+      code: 'validation',
+      message: `method: ${method.slice(0, 20)} is not allowed on ${pathname.slice(0, 200)}`,
+      field: 'method',
+    },
   };
 }
 

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { appSettingsOf, loadConfig } from '../app/config.js';
 import { webhookPrefix } from './durable/webhookRoutes.js';
 import { configureServices, createLocalServices, type Services } from '../app/services.js';
+import { FileStateStore } from '../adapters/local/fileStateStore.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { startBusTriggers } from './busTriggers.js';
 import { DurableEngine } from './durable/engine.js';
 import { installFunctionsCore, registeredFunctions } from './functionRegistry.js';
 import { registryLookup } from './functionLookup.js';
-import { createHttpDispatcher, routePrefixOf } from './httpFunctions.js';
+import { answerClientError, createHttpDispatcher, routePrefixOf } from './httpFunctions.js';
 import { startLandingTriggers } from './landingTriggers.js';
 import { installOtlpTracing } from '../telemetry/exporters.js';
 import { ensureLocalSecret, LocalAccess, localUserOf, randomSecret } from './localAccess.js';
@@ -119,6 +120,16 @@ export class LocalHost {
       await host.stop();
       throw error;
     }
+    if (services.state instanceof FileStateStore) {
+      const store = services.state;
+      // In the background: a big state folder must not delay the start.
+      void store.removeLeftoverTemps().then(
+        (removed) => {
+          if (removed > 0) logger.info(`removed ${removed} temp file(s) of interrupted writes`);
+        },
+        (error: unknown) => logger.warn({ err: error }, 'sweeping leftover temp files failed'),
+      );
+    }
     return host;
   }
 
@@ -162,6 +173,7 @@ export class LocalHost {
         res.end();
       });
     });
+    server.on('clientError', answerClientError);
     // The engine loads every instance before the first request can ask about one.
     await this.engine.start();
     this.stoppers.unshift(() => this.engine.stop());

@@ -15,6 +15,7 @@ import {
   type IdGenerator,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { recordJobEnded, recordRetry } from './metrics.js';
 import { spanIdOfInstance, traceIdOfRun } from './traceIds.js';
 
 /**
@@ -33,6 +34,8 @@ export const spanNames = {
   activity: (name: string): string => `activity ${name}`,
   jobLaunch: 'job.launch',
   job: 'job',
+  /** One attempt of a task's job: tasks are not runs, so each task has its own trace. */
+  taskJob: 'task.job',
   transfer: 'transfer',
 } as const;
 
@@ -113,6 +116,10 @@ export async function inRunSpan<T>(
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
   const span = tracer().startSpan(name, { attributes }, contextOfRun(parent));
+  const attempt = attributes[spanAttributes.attempt];
+  if (name.startsWith('activity ') && typeof attempt === 'number' && attempt > 1) {
+    recordRetry('activity');
+  }
   try {
     const result = await work(span);
     // `work` may have marked it failed itself (an activity that failed without throwing here).
@@ -149,7 +156,11 @@ export interface PastSpan {
   outcome?: { ok: true } | { ok: false; message: string };
 }
 
-/** Records a span for something that already happened (a job, a transfer) under its run. */
+/**
+ * Records a span for something that already happened (a job, a transfer) under its run. A job
+ * span also feeds the job-duration and retry metrics (shared/telemetry/metrics.ts), so every
+ * place that traces a job's end measures it too.
+ */
 export function recordPastSpan(past: PastSpan): void {
   const span = tracer().startSpan(
     past.name,
@@ -157,6 +168,65 @@ export function recordPastSpan(past: PastSpan): void {
     contextOfRun(past.parent),
   );
   endPastSpan(span, past);
+  if (past.name === spanNames.job || past.name === spanNames.taskJob) {
+    const a = past.attributes;
+    const attempt = a[spanAttributes.attempt];
+    recordJobEnded({
+      source: past.name === spanNames.job ? 'run' : 'task',
+      backend: String(a[spanAttributes.backend] ?? 'unknown'),
+      state: String(a[spanAttributes.jobState] ?? 'unknown'),
+      seconds: (timeOf(past.end) - timeOf(past.start)) / 1000,
+      attempt: typeof attempt === 'number' ? attempt : 1,
+    });
+  }
+}
+
+function timeOf(at: Date | number): number {
+  return typeof at === 'number' ? at : at.getTime();
+}
+
+/** The trace key of a task: its jobs' spans share one trace, apart from any run's. */
+export function taskTraceKey(task: string): string {
+  return `task:${task}`;
+}
+
+/**
+ * One attempt of a task's job, recorded when it ends: a span in the task's own trace (trace id
+ * derived from {@link taskTraceKey}, as a run's is from its id), under the task's derived span
+ * id, with the job's key, attempt, compute job id and end state.
+ */
+export function recordTaskJobSpan(job: {
+  task: string;
+  key: string;
+  attempt: number;
+  computeJobId: string;
+  backend: string;
+  state: string;
+  exitCode?: number;
+  message?: string;
+  start: Date | number;
+  end: Date | number;
+}): void {
+  const key = taskTraceKey(job.task);
+  recordPastSpan({
+    name: spanNames.taskJob,
+    parent: { runId: key, instanceId: key },
+    start: job.start,
+    end: job.end,
+    attributes: {
+      [spanAttributes.task]: job.task,
+      [spanAttributes.taskJobKey]: job.key,
+      [spanAttributes.attempt]: job.attempt,
+      [spanAttributes.jobId]: job.computeJobId,
+      [spanAttributes.backend]: job.backend,
+      [spanAttributes.jobState]: job.state,
+      ...(job.exitCode === undefined ? {} : { [spanAttributes.exitCode]: job.exitCode }),
+    },
+    outcome:
+      job.state === 'succeeded'
+        ? { ok: true }
+        : { ok: false, message: job.message ?? `job ${job.state}` },
+  });
 }
 
 /**
@@ -208,6 +278,8 @@ export const spanAttributes = {
   attempt: 'baton.attempt',
   stepId: 'baton.step',
   jobId: 'baton.job_id',
+  task: 'baton.task',
+  taskJobKey: 'baton.task_job',
   backend: 'baton.backend',
   jobState: 'baton.job_state',
   exitCode: 'baton.exit_code',

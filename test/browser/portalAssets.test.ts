@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { functionsByTrigger } from '../../shared/runtime/functionRegistry.js';
-import { LocalHost } from '../../shared/runtime/localHost.js';
-import { createLogger } from '../../shared/runtime/logger.js';
 import { confinedPath, readAsset } from '../../shared/portal/staticAssets.js';
+import {
+  rawRequest,
+  registeredHttpRoutes,
+  startInProcessHost,
+  type InProcessHost,
+} from '../helpers/inProcessHost.js';
 
 /**
  * The portal's file serving (no Chromium needed, so this always runs): a URL path can name
@@ -58,38 +60,15 @@ describe('portal assets are confined to their folder', () => {
 });
 
 describe('portal and API routes on the local host', () => {
-  let stateDir: string;
-  let host: LocalHost;
+  let host: InProcessHost;
   before(async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-portal-routes-'));
-    host = await LocalHost.start({
-      stateDir,
-      port: 0,
-      triggers: false,
-      logger: createLogger({ level: 'silent' }),
-    });
+    host = await startInProcessHost({ prefix: 'baton-portal-routes-' });
   });
-  after(async () => {
-    await host.stop();
-    await rm(stateDir, { recursive: true, force: true });
-  });
+  after(() => host.stop());
 
   /** A raw GET: fetch() would normalise `..` away before it left the client. */
   const rawGet = (rawPath: string): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const url = new URL(host.url);
-      const req = request(
-        { host: url.hostname, port: url.port, path: rawPath, method: 'GET' },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+    rawRequest(host.url, { path: rawPath });
 
   it('serves the portal at / and its files under /portal/, nothing outside them', async () => {
     const page = await rawGet('/');
@@ -115,10 +94,9 @@ describe('portal and API routes on the local host', () => {
 
   it('keeps every API route under /api/ (routePrefix is "", so each route says api/)', async () => {
     const portal = new Set(['portalPage', 'portalAsset']);
-    for (const fn of functionsByTrigger('httpTrigger')) {
-      if (portal.has(fn.name)) continue;
-      const route = typeof fn.trigger.route === 'string' ? fn.trigger.route : fn.name;
-      assert.match(route, /^api\//, `${fn.name}: route ${route} must start with api/`);
+    for (const { name, route } of registeredHttpRoutes()) {
+      if (portal.has(name)) continue;
+      assert.match(route, /^api\//, `${name}: route ${route} must start with api/`);
     }
     assert.equal((await rawGet('/api/health')).status, 200);
   });

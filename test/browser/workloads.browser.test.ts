@@ -14,7 +14,9 @@ import { asUser } from '../helpers/localAuth.js';
 /**
  * The workload pages in a real Chromium against an in-process local host: a sweep's trials and
  * objective plot, a beamline test-transfers run's transfers table, a model run's iteration ×
- * step grid, the datasets and retention pages (with both pruners' dry runs) and the slots page.
+ * step grid (live while it runs), CPU and memory plots, outputs' provenance and error-dump
+ * links, the datasets and retention pages (with both pruners' dry runs) and the slots page
+ * with its stored history.
  * Runs are started over HTTP first; the pages only read. Screenshots go to
  * test/browser/artifacts/.
  */
@@ -77,6 +79,7 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
       env: {
         BATON_MODEL_SOURCES_ROOT: sources,
         BATON_JOB_WATCH_SCHEDULE: '* * * * * *',
+        BATON_SLOT_SAMPLE_SCHEDULE: '* * * * * *',
       },
     });
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
@@ -176,7 +179,88 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
     assert.equal(await grid.locator('[data-status=completed]').count(), 5);
     assert.equal(await grid.locator('[data-status=skipped]').count(), 1);
     await page.locator('[data-testid=step-usage] canvas').waitFor();
+    // CPU and memory over time, from the databank's monitoring CSVs.
+    await page.locator('[data-testid=performance-cpu] canvas').waitFor();
+    await page.locator('[data-testid=performance-memory] canvas').waitFor();
+    // Provenance: every archive the run built, with the job attempts that made it.
+    const outputs = page.locator('[data-testid=outputs-table] tbody tr');
+    await outputs.first().waitFor();
+    const outputRows = await outputs.allTextContents();
+    assert.ok(
+      outputRows.some((r) =>
+        /outputs\/quetzal_quetzal_outputs_iter2\.zip.*i2-quetzal-c0 #1 succeeded/.test(r),
+      ),
+      outputRows.join('\n'),
+    );
     await shot('model-run');
+  });
+
+  it('shows a running model run’s cells live', async () => {
+    // activitysim made slow enough that a 2 s refresh sees it running.
+    const config = (
+      await readFile(path.join(modelExample, 'orca_model_config.yaml'), 'utf8')
+    ).replace("ACTIVITYSIM_SECONDS: '1'", "ACTIVITYSIM_SECONDS: '6'");
+    assert.match(config, /ACTIVITYSIM_SECONDS: '6'/);
+    const created = await asAlice('POST', 'databanks', {
+      name: 'portal_live',
+      config,
+      sourceDir: path.join(sources, 'transport-model'),
+    });
+    assert.equal(created.status, 201, await created.text());
+    const started = await asAlice('POST', 'runs', {
+      pipeline: 'model',
+      params: { databank: 'portal_live' },
+    });
+    assert.equal(started.status, 202);
+    const { runId } = (await started.json()) as { runId: string };
+
+    await page.goto(`${host.url}/#/runs/${encodeURIComponent(runId)}`);
+    const grid = page.locator('[data-testid=model-grid]');
+    await grid.locator('[data-status=running]').first().waitFor({ timeout: 60_000 });
+    await shot('model-run-live');
+    const view = await ended(runId);
+    assert.equal(view.status, 'completed', view.error);
+    // The page keeps refreshing until the run ends, then shows every cell settled.
+    await grid.locator('[data-status=skipped]').waitFor();
+    assert.equal(await grid.locator('[data-status=running]').count(), 0);
+  });
+
+  it('links a failed model run’s error dump files', async () => {
+    const created = await asAlice('POST', 'databanks', {
+      name: 'portal_fail',
+      config: await readFile(path.join(modelExample, 'orca_model_config.yaml'), 'utf8'),
+      sourceDir: path.join(sources, 'transport-model'),
+    });
+    assert.equal(created.status, 201, await created.text());
+    await writeFile(path.join(stateDir, 'databanks', 'portal_fail', 'FAIL_QUETZAL'), '');
+    const view = await runToEnd<{ runId: string; status: string }>(
+      host.url,
+      { pipeline: 'model', params: { databank: 'portal_fail' } },
+      90_000,
+    );
+    assert.equal(view.status, 'failed');
+
+    await page.goto(`${host.url}/#/runs/${encodeURIComponent(view.runId)}`);
+    await page.locator('[data-testid=model-grid] [data-status=failed]').waitFor();
+    const link = page.locator('[data-testid=error-dump-file]', { hasText: 'error_info.json' });
+    await link.waitFor();
+    const href = (await link.getAttribute('href')) ?? '';
+    assert.match(href, /^\/api\/runs\/[^/]+\/error-dumps\/[^/]+\/error_info\.json$/);
+    // The link downloads the file, with the page's own session.
+    const download = await page.evaluate(async (url) => {
+      const r = await fetch(url);
+      return {
+        status: r.status,
+        disposition: r.headers.get('content-disposition'),
+        text: await r.text(),
+      };
+    }, href);
+    assert.equal(download.status, 200);
+    assert.match(download.disposition ?? '', /^attachment/);
+    const info = JSON.parse(download.text) as { step: string; exitCode: number };
+    assert.equal(info.step, 'quetzal');
+    assert.equal(info.exitCode, 3);
+    await shot('model-run-error-dumps');
   });
 
   it('browses datasets by owner and opens one', async () => {
@@ -256,6 +340,8 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
     await row.waitFor();
     assert.deepEqual((await row.locator('td').allTextContents()).slice(0, 2), ['local', '4']);
     await page.locator('[data-testid=slots-over-time] canvas').waitFor();
+    // The sampler ticks every second here: the stored history is charted.
+    await page.locator('[data-testid=slot-history] canvas').waitFor({ timeout: 15_000 });
     await shot('slots');
   });
 });

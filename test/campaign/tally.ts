@@ -29,7 +29,8 @@ function tallyFile(): string {
 }
 
 export function recordTally(row: TallyRow): void {
-  if (!Number.isFinite(row.count)) throw new Error(`tally ${row.item}/${row.measure}: not a number`);
+  if (!Number.isFinite(row.count))
+    throw new Error(`tally ${row.item}/${row.measure}: not a number`);
   const file = tallyFile();
   mkdirSync(path.dirname(file), { recursive: true });
   appendFileSync(file, `${JSON.stringify({ ...row, file: testFileName() })}\n`);

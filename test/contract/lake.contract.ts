@@ -101,6 +101,27 @@ export function runLakeContract(name: string, makeAdapter: LakeFactory): void {
         assert.equal((await lake.read('race/out.txt')).toString(), `writer ${winners[0]}`);
       }));
 
+    it('concurrent createOnly uploads of one path: exactly one wins, the content is its file', () =>
+      withLake(async (lake, scratch) => {
+        const sources = await Promise.all(
+          Array.from({ length: 10 }, async (_, i) => {
+            const file = path.join(scratch, `source-${i}.txt`);
+            await writeFile(file, `upload ${i} `.repeat(1000 + i));
+            return file;
+          }),
+        );
+        const results = await Promise.allSettled(
+          sources.map((file) => lake.uploadFile(file, 'race/upload.txt', { createOnly: true })),
+        );
+        const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        assert.equal(winners.length, 1, `${winners.length} uploads won`);
+        for (const r of results)
+          if (r.status === 'rejected')
+            assert.ok(isBatonError(r.reason, 'conflict'), String(r.reason));
+        const content = (await lake.read('race/upload.txt')).toString();
+        assert.equal(content, await readFile(sources[winners[0] ?? 0] ?? '', 'utf8'));
+      }));
+
     it('concurrent overwrites never leave a mixed file: the result is one complete version', () =>
       withLake(async (lake) => {
         const versions = Array.from({ length: 10 }, (_, i) => String(i).repeat(50_000 + i));

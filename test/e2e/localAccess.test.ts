@@ -3,9 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalHost } from '../../shared/runtime/localHost.js';
-import { createLogger } from '../../shared/runtime/logger.js';
 import { runCli } from '../helpers/hostProcess.js';
+import { startInProcessHost, type InProcessHost } from '../helpers/inProcessHost.js';
 import { asUser } from '../helpers/localAuth.js';
 
 /**
@@ -15,23 +14,13 @@ import { asUser } from '../helpers/localAuth.js';
  * the secret, still works.
  */
 describe('local host access', { timeout: 60_000 }, () => {
-  let stateDir: string;
-  let host: LocalHost;
+  let host: InProcessHost;
   const hello = JSON.stringify({ pipeline: 'hello', params: { count: 1 }, dryRun: true });
 
   before(async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-access-'));
-    host = await LocalHost.start({
-      stateDir,
-      port: 0,
-      triggers: false,
-      logger: createLogger({ level: 'silent' }),
-    });
+    host = await startInProcessHost({ prefix: 'baton-access-' });
   });
-  after(async () => {
-    await host.stop();
-    await rm(stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
-  });
+  after(() => host.stop());
 
   const redeem = (token: string): Promise<Response> =>
     fetch(`${host.url}/api/session`, {
@@ -41,7 +30,7 @@ describe('local host access', { timeout: 60_000 }, () => {
     });
 
   it('signs in once with the token, then the cookie is the user', async () => {
-    const url = new URL(host.signInUrl('alice'));
+    const url = new URL(host.host.signInUrl('alice'));
     assert.equal(url.hostname, '127.0.0.1');
     const token = url.searchParams.get('token') ?? '';
     const first = await redeem(token);
@@ -107,7 +96,7 @@ describe('local host access', { timeout: 60_000 }, () => {
     const signIn = await fetch(`${host.url}/api/session`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
-      body: JSON.stringify({ token: new URL(host.signInUrl()).searchParams.get('token') }),
+      body: JSON.stringify({ token: new URL(host.host.signInUrl()).searchParams.get('token') }),
     });
     assert.equal(signIn.status, 403);
   });

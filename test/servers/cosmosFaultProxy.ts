@@ -5,6 +5,8 @@ import http from 'node:http';
 export interface CosmosFault {
   status: number;
   headers?: Record<string, string>;
+  /** Destroy the connection without answering (a dropped connection) instead of `status`. */
+  drop?: boolean;
 }
 
 export interface CosmosFaultProxy {
@@ -35,6 +37,10 @@ export async function startCosmosFaultProxy(
     const fault = decide(req);
     if (fault !== undefined) {
       faulted++;
+      if (fault.drop === true) {
+        req.socket.destroy();
+        return;
+      }
       req.resume();
       res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
       res.end(

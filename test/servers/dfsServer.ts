@@ -34,7 +34,12 @@ export interface DfsServer {
    * given headers (e.g. `{ 'retry-after': '1' }`) and an `x-ms-error-code`, before any handler.
    */
   failNext(count: number, status: number, options?: FailureOptions): void;
-  /** Drops every pending injected failure and delay. */
+  /**
+   * Drops the connection of the next `count` requests `when` accepts (the socket is destroyed
+   * without an answer, as a reset or a dying load balancer does), before any handler.
+   */
+  dropNext(count: number, when?: (request: RecordedRequest) => boolean): void;
+  /** Drops every pending injected failure, dropped connection and delay. */
   clearFaults(): void;
   /**
    * Holds the next `count` requests `when` accepts for `ms` before handling them, e.g. to make
@@ -128,6 +133,7 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
   const unknown: RecordedRequest[] = [];
   const failures: Failure[] = [];
   const delays: Delay[] = [];
+  const drops: Array<{ remaining: number; when?: (request: RecordedRequest) => boolean }> = [];
   const appliedAppends: { path: string; position: number; length: number }[] = [];
   let etagCounter = Date.now() * 1000;
 
@@ -170,6 +176,14 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
     };
     requests.push(recorded);
     const dialect: Dialect = isBlobStyle(method, query, req.headers) ? 'blob' : 'dfs';
+
+    const drop = drops.find((d) => d.remaining > 0 && (d.when?.(recorded) ?? true));
+    if (drop !== undefined) {
+      drop.remaining -= 1;
+      if (drop.remaining === 0) drops.splice(drops.indexOf(drop), 1);
+      req.socket.destroy();
+      return;
+    }
 
     const failure = failures.find((f) => f.remaining > 0 && (f.options.when?.(recorded) ?? true));
     if (failure !== undefined) {
@@ -768,9 +782,13 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
     failNext(count, status, failureOptions = {}) {
       failures.push({ remaining: count, status, options: failureOptions });
     },
+    dropNext(count, when) {
+      drops.push({ remaining: count, ...(when === undefined ? {} : { when }) });
+    },
     clearFaults() {
       failures.length = 0;
       delays.length = 0;
+      drops.length = 0;
     },
     delayNext(count, ms, when) {
       delays.push({ remaining: count, ms, when });

@@ -321,7 +321,7 @@ describe('parseBeamlineConfig: errors name the field', () => {
   it('a document that is not a mapping says what it should be', () => {
     const e = expectBatonError(() => parseBeamlineConfig('- a\n- b\n', 'bl.yaml'));
     assert.match(e.message, /^bl\.yaml: must be a YAML mapping with beamline, endpoints/);
-    assert.equal(e.field, undefined);
+    assert.equal(e.field, 'bl.yaml', 'the whole file is at fault');
   });
 
   it('duplicate keys are refused', () => {

@@ -257,6 +257,30 @@ describe('parseModelConfig: fields', () => {
     ]);
   });
 
+  it('refuses lone surrogates in commands and env (a process would get U+FFFD instead)', () => {
+    for (const [command, field] of [
+      ['[node, "a\\ud800"]', 'sub_components.a.commands[0].command[1]'],
+      ['"node a\\udc00"', 'sub_components.a.commands[0].command'],
+    ] as const) {
+      const error = expectBatonError(() =>
+        parse(
+          minimal(
+            `  a:\n    commands:\n      - command: ${command}\n  b:\n    commands:\n      - command: node b.mjs`,
+          ),
+        ),
+      );
+      assert.equal(error.field, field);
+    }
+    const error = expectBatonError(() =>
+      parse(
+        minimal(
+          `  a:\n    commands:\n      - command: node a.mjs\n        env: { X: "\\ud800" }\n  b:\n    commands:\n      - command: node b.mjs`,
+        ),
+      ),
+    );
+    assert.equal(error.field, 'sub_components.a.commands[0].env.X');
+  });
+
   it('warns about unknown keys and still parses', () => {
     const { config, warnings } = parseModelConfig(
       minimal(

@@ -68,6 +68,12 @@ describe('normalizeLakePath: examples', () => {
     assert.ok(e.message.startsWith('body.path: '), e.message);
     assert.equal(expectBatonError(() => normalizeLakePath('/etc')).field, 'path');
   });
+  it('refuses lone surrogates: the file system would store U+FFFD, aliasing two paths', () => {
+    for (const bad of ['users/a\uD800b', 'x/\uDFFF', '\uDBFF/y']) {
+      assert.match(expectBatonError(() => normalizeLakePath(bad)).message, /lone surrogates/);
+    }
+    assert.equal(normalizeLakePath('users/😀/中'), 'users/😀/中');
+  });
 });
 
 describe('normalizeLakePath: properties', () => {

@@ -218,6 +218,31 @@ describe('unpackLanduse', () => {
     });
   }
 
+  it('refuses two entries that land on one path, or a file that is also a folder, before writing', async () => {
+    const cases: Array<[ZipEntry[], string, string?]> = [
+      [[{ name: '2017/a.csv' }, { name: '2017/A.csv' }], 'appears more than once'],
+      [[{ name: '2017/a.csv' }, { name: '2017/xa.csv' }], 'appears more than once', '2017//a.csv'],
+      [
+        [{ name: '2017/a.csv' }, { name: 'xy2017/a.csv' }],
+        'appears more than once',
+        './2017/a.csv',
+      ],
+      [
+        [{ name: '2017/a' }, { name: '2017/a/b.csv' }],
+        'inside a path that another entry makes a file',
+      ],
+      [[{ name: '2017/a/b.csv' }, { name: '2017/a' }], 'other entries put files inside it'],
+    ];
+    for (const [entries, why, patched] of cases) {
+      let zip = await buildZip(entries.map((e) => ({ ...e, data: csv(e.name) })));
+      if (patched !== undefined) zip = patchName(zip, entries[1]?.name ?? '', patched);
+      await writeFile(input, zip);
+      await rejectsWith(unpackLanduse({ input, output, modelYear: 2017 }), 'validation', why);
+      await assertNothingWritten();
+      assert.deepEqual(await readdir(root), ['landuse_data.zip'], 'not even a folder');
+    }
+  });
+
   it('refuses a symlink entry', async () => {
     const zip = await buildZip([
       { name: '2017/good.csv', data: csv('good') },

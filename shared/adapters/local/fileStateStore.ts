@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BatonError, conflict, notFound, preconditionFailed } from '../../domain/errors.js';
 import type {
@@ -10,8 +10,10 @@ import type {
   StoredDocument,
 } from '../../ports/stateStore.js';
 import {
+  atomicWriteTempSuffix,
   encodeName,
   errnoOf,
+  isLeftoverTemp,
   listNames,
   removeTempFiles,
   withFileLock,
@@ -122,6 +124,29 @@ export class FileStateStore implements StateStore {
     }
     docs.sort(compareDocuments(query.orderBy));
     return query.limit === undefined ? docs : docs.slice(0, query.limit);
+  }
+
+  /**
+   * Removes the temp files that writers killed mid-write left, across the whole store. A
+   * document's own writes sweep its temps (see `exclusive`), but a document that is never
+   * written again (one created under a random id, retried under another) would keep its temp
+   * forever; the local host runs this once in the background when it starts. Returns the count.
+   */
+  async removeLeftoverTemps(): Promise<number> {
+    let removed = 0;
+    for (const collection of await listNames(this.root)) {
+      const collectionDir = path.join(this.root, collection);
+      for (const partition of await listNames(collectionDir)) {
+        const dir = path.join(collectionDir, partition);
+        for (const name of await listNames(dir)) {
+          const afterBase = atomicWriteTempSuffix(name);
+          if (afterBase === undefined || !isLeftoverTemp(path.join(dir, name), afterBase)) continue;
+          await rm(path.join(dir, name), { force: true });
+          removed++;
+        }
+      }
+    }
+    return removed;
   }
 
   private locate(collection: string, pk: string, id: string): DocumentLocation {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   copyFile,
   link,
@@ -24,7 +24,15 @@ import {
   isInsidePath,
 } from '../../domain/paths.js';
 import type { Lake, LakeEntry, LakeWriteOptions } from '../../ports/lake.js';
-import { errnoOf, PendingFlush } from './fsPrimitives.js';
+import {
+  claimTempPath,
+  crashDue,
+  crashNow,
+  errnoOf,
+  PendingFlush,
+  removeLeftoverTempsIn,
+  releaseTempPath,
+} from './fsPrimitives.js';
 
 /** Prefix of in-flight files; reserved, so no lake path can name one and listings skip them. */
 const TEMP_PREFIX = lakeTempPrefix;
@@ -93,7 +101,7 @@ export class FolderLake implements Lake {
       throw new BatonError('validation', 'md5: 32 lower-case hex digits', { field: 'md5' });
     }
     await this.prepareParent(target);
-    const temp = path.join(path.dirname(target.abs), `${TEMP_PREFIX}${randomUUID()}`);
+    const temp = claimTemp(target.abs);
     try {
       try {
         await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
@@ -106,6 +114,7 @@ export class FolderLake implements Lake {
       const handle = await open(temp, 'r+');
       let info: Stats;
       try {
+        if (crashDue('lake-upload')) await crashMidFile(handle);
         if (options.deferDurability !== true) await handle.sync();
         info = await handle.stat();
       } finally {
@@ -117,6 +126,8 @@ export class FolderLake implements Lake {
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
+    } finally {
+      releaseTempPath(temp);
     }
   }
 
@@ -152,7 +163,7 @@ export class FolderLake implements Lake {
       if (info.isDirectory()) throw isFolder(target.rel);
       const destination = path.resolve(localPath);
       await mkdir(path.dirname(destination), { recursive: true });
-      const temp = path.join(path.dirname(destination), `${TEMP_PREFIX}${randomUUID()}`);
+      const temp = claimTempPath(path.dirname(destination), TEMP_PREFIX);
       try {
         const out = await open(temp, 'wx');
         let copied;
@@ -168,6 +179,8 @@ export class FolderLake implements Lake {
       } catch (err) {
         await rm(temp, { force: true });
         throw err;
+      } finally {
+        releaseTempPath(temp);
       }
     } finally {
       await source.close();
@@ -310,6 +323,7 @@ export class FolderLake implements Lake {
       }
       throw err;
     }
+    await removeStaleTemps(path.dirname(target.abs));
   }
 
   /** Fills a temp file beside the target, syncs it, then publishes it by rename or link. */
@@ -318,13 +332,14 @@ export class FolderLake implements Lake {
     options: LakeWriteOptions,
     fill: (handle: FileHandle) => Promise<{ size: number; md5: string }>,
   ): Promise<LakeEntry> {
-    const temp = path.join(path.dirname(target.abs), `${TEMP_PREFIX}${randomUUID()}`);
+    const temp = claimTemp(target.abs);
     try {
       const handle = await open(temp, 'wx');
       let written: { size: number; md5: string };
       let info: Stats;
       try {
         written = await fill(handle);
+        if (crashDue('lake-upload')) await crashMidFile(handle);
         if (options.deferDurability !== true) await handle.sync();
         info = await handle.stat();
       } finally {
@@ -336,6 +351,8 @@ export class FolderLake implements Lake {
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
+    } finally {
+      releaseTempPath(temp);
     }
   }
 
@@ -395,6 +412,30 @@ export class FolderLake implements Lake {
       }),
     );
   }
+}
+
+/** BATON_CRASH_AT (test/chaos): die with half the file in its temp, as a kill mid-copy would. */
+async function crashMidFile(handle: FileHandle): Promise<never> {
+  await handle.truncate(Math.floor((await handle.stat()).size / 2));
+  await handle.sync();
+  return crashNow();
+}
+
+/**
+ * The first write of this process into a folder removes the temps of lake writes whose writer
+ * is gone (fsPrimitives' claimTempPath): a folder retried after crashes would collect them.
+ */
+const sweptFolders = new Set<string>();
+
+function claimTemp(targetAbs: string): string {
+  return claimTempPath(path.dirname(targetAbs), TEMP_PREFIX);
+}
+
+async function removeStaleTemps(folder: string): Promise<void> {
+  if (sweptFolders.has(folder)) return;
+  if (sweptFolders.size >= 10_000) sweptFolders.clear();
+  sweptFolders.add(folder);
+  await removeLeftoverTempsIn(folder, TEMP_PREFIX).catch(() => undefined);
 }
 
 interface Target {

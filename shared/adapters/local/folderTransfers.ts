@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { BatonError, notFound } from '../../domain/errors.js';
 import { lakeTempPrefix, normalizeLakePath } from '../../domain/paths.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
 import type { TransferRequest, TransferService, TransferStatus } from '../../ports/transfers.js';
-import { errnoOf } from './fsPrimitives.js';
+import { claimTempPath, errnoOf, releaseTempPath, removeLeftoverTempsIn } from './fsPrimitives.js';
 
 export interface FolderTransfersOptions {
   /** Endpoint name → the local folder standing for it (e.g. `spot832` → `./data/spot832`). */
@@ -188,7 +188,10 @@ export class FolderTransfers implements TransferService {
     recursive: boolean,
   ): Promise<void> {
     const { status, abort } = entry;
-    const temp = path.join(path.dirname(destination.absolute), `${lakeTempPrefix}${randomUUID()}`);
+    // A lake temp (the endpoint may lie inside the lake): the lake's sweeps keep it while this
+    // process lives, and a transfer resubmitted after a crash (a restart forgets transfers)
+    // removes the half copy its first run left behind.
+    const temp = claimTempPath(path.dirname(destination.absolute), lakeTempPrefix);
     try {
       if (this.beforeCopy !== undefined) {
         await Promise.race([this.beforeCopy(status.transferId), whenAborted(abort.signal)]);
@@ -209,11 +212,30 @@ export class FolderTransfers implements TransferService {
       }
       await mkdir(path.dirname(destination.absolute), { recursive: true });
       await assertNoSymlinks(destination.root, path.dirname(destination.absolute));
+      await removeLeftoverTempsIn(path.dirname(destination.absolute), lakeTempPrefix);
       const counted = { files: 0, bytes: 0 };
-      await copyVerified(source.absolute, temp, info.isDirectory(), abort.signal, counted, status);
-      throwIfCanceled(abort.signal);
-      await rm(destination.absolute, { recursive: true, force: true });
-      await rename(temp, destination.absolute);
+      // A transfer resubmitted after a crash whose first run had already put the copy in place
+      // (the same files, the same checksums) is done: copying again would replace the copy.
+      const present = await identicalCopy(
+        source.absolute,
+        destination.absolute,
+        info.isDirectory(),
+      );
+      if (present !== undefined) {
+        Object.assign(status, present);
+      } else {
+        await copyVerified(
+          source.absolute,
+          temp,
+          info.isDirectory(),
+          abort.signal,
+          counted,
+          status,
+        );
+        throwIfCanceled(abort.signal);
+        await rm(destination.absolute, { recursive: true, force: true });
+        await rename(temp, destination.absolute);
+      }
       status.state = 'succeeded';
       status.checksumVerified = true;
     } catch (error) {
@@ -229,6 +251,7 @@ export class FolderTransfers implements TransferService {
             : `copy failed: ${error instanceof Error ? error.message : String(error)}`;
       }
     } finally {
+      releaseTempPath(temp);
       status.finishedAt = this.clock.now().toISOString();
     }
   }
@@ -309,6 +332,51 @@ async function copyVerified(
   counted.bytes += size;
   status.files = counted.files;
   status.bytes = counted.bytes;
+}
+
+/**
+ * The files and bytes of `to` when it holds exactly what `from` holds (the same tree of files
+ * with the same sha256 each, nothing more), else undefined. Symlinks never match.
+ */
+async function identicalCopy(
+  from: string,
+  to: string,
+  isFolder: boolean,
+): Promise<{ files: number; bytes: number } | undefined> {
+  let info;
+  try {
+    info = await lstat(to);
+  } catch {
+    return undefined;
+  }
+  if (!isFolder) {
+    if (!info.isFile()) return undefined;
+    const source = await lstat(from);
+    if (source.size !== info.size) return undefined;
+    return (await sha256File(from)) === (await sha256File(to))
+      ? { files: 1, bytes: info.size }
+      : undefined;
+  }
+  if (!info.isDirectory()) return undefined;
+  const [mine, theirs] = await Promise.all([
+    readdir(from, { withFileTypes: true }),
+    readdir(to, { withFileTypes: true }),
+  ]);
+  if (mine.some((e) => e.isSymbolicLink())) return undefined; // refused by the copy, not skipped
+  const wanted = mine.filter((e) => e.isDirectory() || e.isFile());
+  if (wanted.length !== theirs.length) return undefined;
+  const total = { files: 0, bytes: 0 };
+  for (const entry of wanted) {
+    const inner = await identicalCopy(
+      path.join(from, entry.name),
+      path.join(to, entry.name),
+      entry.isDirectory(),
+    );
+    if (inner === undefined) return undefined;
+    total.files += inner.files;
+    total.bytes += inner.bytes;
+  }
+  return total;
 }
 
 export async function sha256File(file: string): Promise<string> {

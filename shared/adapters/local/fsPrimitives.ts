@@ -46,24 +46,113 @@ export function errnoOf(err: unknown): string | undefined {
     : undefined;
 }
 
+/** Points of the local host where `BATON_CRASH_AT` can kill it (see {@link crashDue}). */
+export type CrashPoint = 'history' | 'activity' | 'lake-upload' | 'state-write';
+const crashPoints: readonly CrashPoint[] = ['history', 'activity', 'lake-upload', 'state-write'];
+
+/**
+ * `BATON_CRASH_AT=<point>:<n>[,<point>:<n>…]`, a test hook of the crash-injection suite
+ * (test/chaos): the process SIGKILLs itself the nth time it passes `<point>`. Kills sent from
+ * outside at random moments rarely land inside the few milliseconds that matter (a history line
+ * half appended, an activity whose side effects are done but whose result is not recorded, a
+ * lake file half uploaded, a state document half written); these points put a kill exactly
+ * there. Read once when the module loads; unset (always, outside that suite) a pass costs one
+ * comparison. A malformed value stops the process at once rather than test nothing.
+ */
+const crashPlan: Map<CrashPoint, number> | undefined = parseCrashAt(process.env.BATON_CRASH_AT);
+const crashPasses = new Map<CrashPoint, number>();
+
+export function parseCrashAt(value: string | undefined): Map<CrashPoint, number> | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const plan = new Map<CrashPoint, number>();
+  for (const part of value.split(',')) {
+    const match = /^\s*([a-z-]+):(\d+)\s*$/.exec(part);
+    const point = match?.[1] as CrashPoint | undefined;
+    const n = Number(match?.[2]);
+    if (point === undefined || !crashPoints.includes(point) || !(n >= 1)) {
+      throw new Error(
+        `setting.BATON_CRASH_AT: expected <point>:<n>[,…] with point one of ${crashPoints.join(', ')} and n >= 1, got ${JSON.stringify(value)}`,
+      );
+    }
+    plan.set(point, n);
+  }
+  return plan;
+}
+
+/** Counts a pass through `point`; true on the pass `BATON_CRASH_AT` names (then call crashNow). */
+export function crashDue(point: CrashPoint): boolean {
+  if (crashPlan === undefined) return false;
+  const n = (crashPasses.get(point) ?? 0) + 1;
+  crashPasses.set(point, n);
+  return crashPlan.get(point) === n;
+}
+
+/** SIGKILL, as `kill -9` from outside would: no handler, no flush, no clean-up runs. */
+export function crashNow(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL did not stop the process');
+}
+
+/**
+ * Temp files carry their writer's process id (`<prefix><pid>-<uuid><suffix>`), so a later
+ * process can tell a crashed writer's leftovers from a live writer's file: a kill between a
+ * temp's creation and its publication leaves one behind, and nothing else would remove it.
+ * Temps this process is still writing are remembered, so two writers in one process never
+ * remove each other's. The local adapters live on one machine, so a pid answers for a writer.
+ */
+const liveTemps = new Set<string>();
+
+export function claimTempPath(dir: string, prefix: string, suffix = ''): string {
+  const temp = path.join(dir, `${prefix}${process.pid}-${randomUUID()}${suffix}`);
+  liveTemps.add(temp);
+  return temp;
+}
+
+export function releaseTempPath(temp: string): void {
+  liveTemps.delete(temp);
+}
+
+/** Whether the temp at `full` (its name continuing with `afterPrefix`) was left by a writer that is gone. */
+export function isLeftoverTemp(full: string, afterPrefix: string): boolean {
+  const pid = Number(/^(\d+)-/.exec(afterPrefix)?.[1] ?? Number.NaN);
+  if (!Number.isInteger(pid)) return true; // written before temps carried a pid
+  return pid === process.pid ? !liveTemps.has(full) : !processAlive(pid);
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) === 'EPERM';
+  }
+}
+
 /** Temp files start with '.', which no encoded name does, so directory scans skip them. */
 function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`);
+  return claimTempPath(path.dirname(target), `.${path.basename(target)}.`, '.tmp');
 }
 
 /**
  * Writes via a synced temp file in the same folder, then renames (or, for createOnly, hard-links,
- * which fails with EEXIST instead of overwriting). A crash leaves the old file or the new one.
+ * which fails with EEXIST instead of overwriting). A crash leaves the old file or the new one,
+ * and possibly the temp file beside it; `sweepTemps` removes such leftovers of writers that are
+ * gone (never a live writer's) before writing.
  */
 export async function writeFileAtomic(
   target: string,
   data: string | Uint8Array,
-  options: { createOnly?: boolean } = {},
+  options: { createOnly?: boolean; sweepTemps?: boolean } = {},
 ): Promise<void> {
+  if (options.sweepTemps === true) await removeTempFiles(target);
   const temp = tempPathFor(target);
   try {
     const handle = await open(temp, 'wx');
     try {
+      if (crashDue('state-write')) {
+        await handle.writeFile(typeof data === 'string' ? data.slice(0, data.length >> 1) : data);
+        crashNow();
+      }
       await handle.writeFile(data);
       await handle.sync();
     } finally {
@@ -78,17 +167,38 @@ export async function writeFileAtomic(
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  } finally {
+    releaseTempPath(temp);
   }
 }
 
-/** Removes temp files a crashed writer of `target` left behind. Call only while holding its lock. */
+/** Removes the temp files of `target` that writers which are gone left behind. */
 export async function removeTempFiles(target: string): Promise<void> {
   const prefix = `.${path.basename(target)}.`;
   const dir = path.dirname(target);
   for (const name of await listNames(dir)) {
-    if (name.startsWith(prefix) && name.endsWith('.tmp'))
-      await rm(path.join(dir, name), { force: true });
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const full = path.join(dir, name);
+    if (isLeftoverTemp(full, name.slice(prefix.length))) await rm(full, { force: true });
   }
+}
+
+/** Removes the temps named `<prefix>…` in `folder` whose writers are gone; returns the count. */
+export async function removeLeftoverTempsIn(folder: string, prefix: string): Promise<number> {
+  let removed = 0;
+  for (const name of await listNames(folder)) {
+    if (!name.startsWith(prefix)) continue;
+    const full = path.join(folder, name);
+    if (!isLeftoverTemp(full, name.slice(prefix.length))) continue;
+    await rm(full, { recursive: true, force: true }).catch(() => undefined);
+    removed++;
+  }
+  return removed;
+}
+
+/** `.<base>.<pid>-<uuid>.tmp`, as writeFileAtomic names its temps: the part after `<base>.`. */
+export function atomicWriteTempSuffix(name: string): string | undefined {
+  return /^\..+\.(\d+-[0-9a-f-]{36}\.tmp)$/.exec(name)?.[1];
 }
 
 const chains = new Map<string, Promise<void>>();

@@ -11,6 +11,7 @@ import { resolveInside, isInsidePath } from '../../domain/paths.js';
 import { systemClock } from '../../ports/clock.js';
 import type { Clock } from '../../ports/clock.js';
 import { terminalJobStates } from '../../ports/compute.js';
+import { errnoOf, listNames, processAlive } from './fsPrimitives.js';
 import type {
   ComputeBackend,
   JobMetricSample,
@@ -129,6 +130,7 @@ export class LocalProcessBackend implements ComputeBackend {
       ...(monitor === undefined ? {} : { monitor }),
     };
     if (repeated) {
+      await removeDeadWritersTemps(dir);
       // Launched before. If no supervisor ever claimed the job (the launcher died between
       // creating the folder and spawning it), finish that launch; the claim file keeps a
       // supervisor that was merely slow from running the job a second time.
@@ -174,6 +176,7 @@ export class LocalProcessBackend implements ComputeBackend {
       finishedAt: this.clock.now().toISOString(),
       message: canceled ? 'canceled' : started ? 'supervisor lost' : 'supervisor never started',
     };
+    await removeDeadWritersTemps(dir);
     await writeJsonAtomic(path.join(dir, 'status.json'), lost);
     return toJobStatus(jobId, lost);
   }
@@ -485,6 +488,20 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/**
+ * Temp files (`.<name>.<pid>.<random>.tmp`, see writeJsonAtomic) whose writer is gone: a host
+ * killed while it wrote spec.json or status.json. Removed before this process writes there; a
+ * job folder is small, so listing it is cheap.
+ */
+async function removeDeadWritersTemps(dir: string): Promise<void> {
+  for (const name of await listNames(dir)) {
+    const pid = Number(/^\.[a-z]+\.json\.(\d+)\.[a-z0-9]+\.tmp$/.exec(name)?.[1] ?? NaN);
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
+      await rm(path.join(dir, name), { force: true });
+    }
+  }
+}
+
 /** temp + fsync + rename, so a reader (or a crash) never sees half a file. */
 async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const temp = `${path.dirname(file)}/.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
@@ -528,7 +545,7 @@ async function readTail(file: string, lines: number): Promise<string> {
 
 /** Alive, not a zombie, and the same process that wrote the record (pid reuse, reboot). */
 function supervisorAlive(record: SupervisorRecord): boolean {
-  if (!sameBoot(record.bootId) || !signalable(record.pid)) return false;
+  if (!sameBoot(record.bootId) || !processAlive(record.pid)) return false;
   const stat = readProcStat(record.pid);
   if (stat === undefined) return true; // no /proc (macOS): trust kill(0)
   if (stat.state === 'Z' || stat.state === 'X') return false;
@@ -537,7 +554,7 @@ function supervisorAlive(record: SupervisorRecord): boolean {
 
 /** A non-zombie member of the group exists (zombies linger where PID 1 does not reap). */
 function groupAlive(pgid: number): boolean {
-  if (!signalable(-pgid)) return false;
+  if (!processAlive(-pgid)) return false;
   if (!existsSync('/proc/self/stat')) return true;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -547,15 +564,6 @@ function groupAlive(pgid: number): boolean {
     }
   }
   return false;
-}
-
-function signalable(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoOf(error) === 'EPERM';
-  }
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {
@@ -586,12 +594,6 @@ function sameBoot(recorded: string | undefined): boolean {
     }
   }
   return recorded === undefined || currentBootId === null || recorded === currentBootId;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }
 
 function errorText(error: unknown): string {

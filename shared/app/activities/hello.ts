@@ -75,9 +75,14 @@ export function createHelloActivities(services: Pick<Services, 'lake' | 'logs' |
       const bytes = entries.reduce((sum, e) => sum + e.size, 0);
       const summaryPath = `runs/${input.runId}/summary.json`;
       const summary: GreetingSummary = { files: entries.length, bytes, missing, summaryPath };
-      await lake.write(summaryPath, JSON.stringify(summary, null, 2) + '\n', {
-        contentType: 'application/json',
-      });
+      // Create-only like every output; a retried summary of the same files is the same text.
+      const text = JSON.stringify(summary, null, 2) + '\n';
+      try {
+        await lake.write(summaryPath, text, { createOnly: true, contentType: 'application/json' });
+      } catch (error) {
+        if (!isBatonError(error, 'conflict')) throw error;
+        if ((await lake.read(summaryPath)).toString('utf8') !== text) throw error;
+      }
       await log(
         input.runId,
         'summarize',

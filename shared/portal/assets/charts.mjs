@@ -231,3 +231,136 @@ export function stepUsageChart(rows) {
     },
   });
 }
+
+const lineColours = ['#2457c5', '#bf8700', '#8250df', '#1a7f37', '#c0362c', '#0969da', '#6e7781'];
+
+/**
+ * A model run's CPU and memory over time (`GET /api/runs/{runId}/performance`): one line per
+ * step and iteration, in seconds since the run was created. Two plots: CPU % of each step's
+ * processes, and their resident memory in MiB (with the machine's used memory, dashed).
+ * @param {Array<{ iteration: number, step: string, samples: Array<{ at: string, cpuPercent: number | null, rssBytes: number | null, systemMemoryUsedBytes: number | null }> }>} steps
+ * @param {string} createdAt
+ */
+export function performanceCharts(steps, createdAt) {
+  const t0 = Date.parse(createdAt);
+  const x = (/** @type {string} */ at) => (Date.parse(at) - t0) / 1000;
+  const mib = 1024 * 1024;
+  const axis = {
+    type: 'linear',
+    min: 0,
+    title: { display: true, text: 'seconds since the run was created' },
+  };
+  const cpu = mount('performance-cpu', {
+    type: 'line',
+    data: {
+      datasets: steps.map((s, i) => ({
+        label: `${s.iteration} · ${s.step}`,
+        data: s.samples
+          .filter((p) => p.cpuPercent !== null)
+          .map((p) => ({ x: x(p.at), y: p.cpuPercent })),
+        borderColor: lineColours[i % lineColours.length],
+        pointRadius: 1,
+      })),
+    },
+    options: {
+      scales: { x: axis, y: { beginAtZero: true, title: { display: true, text: 'CPU %' } } },
+    },
+  });
+  const system = steps
+    .flatMap((s) => s.samples)
+    .filter((p) => p.systemMemoryUsedBytes !== null)
+    .map((p) => ({ x: x(p.at), y: /** @type {number} */ (p.systemMemoryUsedBytes) / mib }))
+    .sort((a, b) => a.x - b.x);
+  const memory = mount('performance-memory', {
+    type: 'line',
+    data: {
+      datasets: [
+        ...steps.map((s, i) => ({
+          label: `${s.iteration} · ${s.step} rss`,
+          data: s.samples
+            .filter((p) => p.rssBytes !== null)
+            .map((p) => ({ x: x(p.at), y: /** @type {number} */ (p.rssBytes) / mib })),
+          borderColor: lineColours[i % lineColours.length],
+          pointRadius: 1,
+          yAxisID: 'y',
+        })),
+        ...(system.length > 0
+          ? [
+              {
+                label: 'machine memory used',
+                data: system,
+                borderColor: '#8c959f',
+                borderDash: [4, 4],
+                pointRadius: 0,
+                yAxisID: 'system',
+              },
+            ]
+          : []),
+      ],
+    },
+    options: {
+      scales: {
+        x: axis,
+        y: { beginAtZero: true, title: { display: true, text: 'resident MiB' } },
+        system: {
+          position: 'right',
+          beginAtZero: true,
+          grid: { drawOnChartArea: false },
+          title: { display: true, text: 'machine MiB' },
+        },
+      },
+    },
+  });
+  return {
+    element: h('div', {}, cpu.element, memory.element),
+    destroy: () => {
+      cpu.destroy();
+      memory.destroy();
+    },
+  };
+}
+
+/**
+ * Slot history (`GET /api/slots/history`): per backend, slots in use (solid, stepped) and
+ * slots offered (dashed), in minutes before now.
+ * @param {Array<{ at: string, backends: Array<{ backend: string, slots: number, inUse: number }> }>} samples
+ * @param {number} now  ms since the epoch
+ */
+export function slotHistoryChart(samples, now) {
+  const names = [...new Set(samples.flatMap((s) => s.backends.map((b) => b.backend)))].sort();
+  const x = (/** @type {string} */ at) => (Date.parse(at) - now) / 60_000;
+  /** @param {string} name @param {'inUse' | 'slots'} field */
+  const points = (name, field) =>
+    samples.flatMap((s) => {
+      const b = s.backends.find((e) => e.backend === name);
+      return b ? [{ x: x(s.at), y: b[field] }] : [];
+    });
+  return mount('slot-history', {
+    type: 'line',
+    data: {
+      datasets: names.flatMap((name, i) => [
+        {
+          label: `${name} in use`,
+          data: points(name, 'inUse'),
+          borderColor: lineColours[i % lineColours.length],
+          stepped: true,
+          pointRadius: 0,
+        },
+        {
+          label: `${name} slots`,
+          data: points(name, 'slots'),
+          borderColor: lineColours[i % lineColours.length],
+          borderDash: [4, 4],
+          stepped: true,
+          pointRadius: 0,
+        },
+      ]),
+    },
+    options: {
+      scales: {
+        x: { type: 'linear', max: 0, title: { display: true, text: 'minutes before now' } },
+        y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'slots' } },
+      },
+    },
+  });
+}

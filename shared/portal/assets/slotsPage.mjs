@@ -1,9 +1,10 @@
 // @ts-check
-// Slots per backend: in use and free now, and in use over time while this page is open. No
-// JSON route returns slots, so the page reads the `baton_backend_slots*` gauges of
-// `GET /api/metrics`; the store keeps no slot history, so "over time" starts when the page does.
-import { apiText } from './api.mjs';
-import { slotsChart, slotsOverTimeChart } from './charts.mjs';
+// Slots per backend: in use and free now (the `baton_backend_slots*` gauges of
+// `GET /api/metrics`), the history the store keeps (`GET /api/slots/history`: the last 24 h,
+// one sample per BATON_SLOT_SAMPLE_SCHEDULE tick), and in use while this page is open (every
+// 5 s, finer than the sampler).
+import { api, apiText } from './api.mjs';
+import { slotHistoryChart, slotsChart, slotsOverTimeChart } from './charts.mjs';
 import { errorLine, h, setChildren, table } from './dom.mjs';
 import { parseMetrics, slotsByBackend } from './metricsText.mjs';
 
@@ -34,12 +35,17 @@ export async function renderSlots(ctx) {
       if (points.length > maxSamples) points.shift();
       history.set(b.backend, points);
     }
+    const stored = await api('GET', 'slots/history');
+    if (!ctx.active()) return;
     charts.forEach((d) => d());
     const now = slotsChart(backends);
     const overTime = slotsOverTimeChart(
       [...history].map(([backend, points]) => ({ backend, points })),
     );
-    charts = [now.destroy, overTime.destroy];
+    /** @type {Array<{ at: string, backends: Array<{ backend: string, slots: number, inUse: number }> }>} */
+    const samples = stored.ok ? stored.data.samples : [];
+    const past = samples.length > 0 ? slotHistoryChart(samples, Date.now()) : null;
+    charts = [now.destroy, overTime.destroy, ...(past ? [past.destroy] : [])];
     setChildren(
       body,
       table(
@@ -48,13 +54,21 @@ export async function renderSlots(ctx) {
         'slots-table',
       ),
       now.element,
+      h('h2', {}, 'Slot history (last 24 h)'),
+      stored.ok ? null : errorLine(stored.error),
+      past
+        ? past.element
+        : h(
+            'p',
+            { class: 'muted', 'data-testid': 'slot-history-empty' },
+            'No samples yet: the sampler records one per BATON_SLOT_SAMPLE_SCHEDULE tick.',
+          ),
       h('h2', {}, 'In use while this page is open'),
       overTime.element,
       h(
         'p',
         { class: 'muted' },
-        'In use: task jobs assigned or running, and pipeline-run jobs pending or running. ',
-        'The store keeps no history of slot use, so this plot starts when the page opens.',
+        'In use: task jobs assigned or running, and pipeline-run jobs pending or running.',
       ),
     );
   };

@@ -1,3 +1,4 @@
+import { crashDue, crashNow } from '../../adapters/local/fsPrimitives.js';
 import { BatonError } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { InstanceQuery, InstanceStatus } from '../../ports/orchestrationClient.js';
@@ -655,6 +656,9 @@ export class DurableEngine {
             options: { trigger: { type: 'activityTrigger', name: 'input' } },
           });
           const result = await handler(work.input, context);
+          // BATON_CRASH_AT (test/chaos): the activity's side effects are done, its result is not
+          // recorded yet; after a restart it runs again and must change nothing twice.
+          if (crashDue('activity')) crashNow();
           this.log(
             'debug',
             work.instanceId,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { crashDue, crashNow } from '../../adapters/local/fsPrimitives.js';
 import { BatonError } from '../../domain/errors.js';
 import type { HistoryEvent } from './historyEvents.js';
 
@@ -232,6 +233,12 @@ async function appendNow(file: string, text: string): Promise<void> {
   let sizeBefore: number | undefined;
   try {
     sizeBefore = (await handle.stat()).size;
+    if (crashDue('history')) {
+      // BATON_CRASH_AT (test/chaos): die with half a line on disk, the tear load() must repair.
+      await handle.writeFile(text.slice(0, text.length >> 1));
+      await handle.sync();
+      crashNow();
+    }
     await handle.writeFile(text);
     await handle.sync();
   } catch (error) {
