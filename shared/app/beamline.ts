@@ -20,7 +20,7 @@ import {
   type RetentionResult,
   type StartTransferInput,
 } from '../orchestrations/beamlineTypes.js';
-import { recordPastSpan, spanAttributes, spanNames } from '../telemetry/tracing.js';
+import { outcomeOfState, recordPastSpan, spanAttributes, spanNames } from '../telemetry/tracing.js';
 import { recordTransfer } from './transferRecords.js';
 import {
   assertFolderEndpoint,
@@ -183,10 +183,7 @@ async function recordIfEnded(
       [spanAttributes.transferBytes]: result.bytes,
       [spanAttributes.transferFiles]: result.files,
     },
-    outcome:
-      result.state === 'succeeded'
-        ? { ok: true }
-        : { ok: false, message: result.reason ?? `transfer ${result.state}` },
+    outcome: outcomeOfState('transfer', result.state, result.reason),
   });
   await recordTransfer(deps.state, {
     ...result,

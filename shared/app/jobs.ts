@@ -16,7 +16,13 @@ import {
 } from '../ports/compute.js';
 import type { LogStore } from '../ports/logStore.js';
 import type { StateStore, StoredDocument } from '../ports/stateStore.js';
-import { inRunSpan, recordPastSpan, spanAttributes, spanNames } from '../telemetry/tracing.js';
+import {
+  inRunSpan,
+  outcomeOfState,
+  recordPastSpan,
+  spanAttributes,
+  spanNames,
+} from '../telemetry/tracing.js';
 import type { JobEvent } from './jobEvents.js';
 
 /**
@@ -318,10 +324,7 @@ function traceEndedJob(job: JobRecord, backend: string, now: Date): void {
       [spanAttributes.jobState]: job.state,
       ...(job.exitCode === undefined ? {} : { [spanAttributes.exitCode]: job.exitCode }),
     },
-    outcome:
-      job.state === 'succeeded'
-        ? { ok: true }
-        : { ok: false, message: job.message ?? `job ${job.state}` },
+    outcome: outcomeOfState('job', job.state, job.message),
   });
 }
 

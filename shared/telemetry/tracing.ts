@@ -153,7 +153,20 @@ export interface PastSpan {
   end: Date | number;
   attributes: Attributes;
   /** `ok`, or the failure's message; undefined leaves the status unset. */
-  outcome?: { ok: true } | { ok: false; message: string };
+  outcome?: SpanOutcome;
+}
+
+export type SpanOutcome = { ok: true } | { ok: false; message: string };
+
+/** A job's or transfer's end as a span outcome: `succeeded` is OK, anything else an error. */
+export function outcomeOfState(
+  what: string,
+  state: string,
+  message: string | undefined,
+): SpanOutcome {
+  return state === 'succeeded'
+    ? { ok: true }
+    : { ok: false, message: message ?? `${what} ${state}` };
 }
 
 /**
@@ -222,10 +235,7 @@ export function recordTaskJobSpan(job: {
       [spanAttributes.jobState]: job.state,
       ...(job.exitCode === undefined ? {} : { [spanAttributes.exitCode]: job.exitCode }),
     },
-    outcome:
-      job.state === 'succeeded'
-        ? { ok: true }
-        : { ok: false, message: job.message ?? `job ${job.state}` },
+    outcome: outcomeOfState('job', job.state, job.message),
   });
 }
 
