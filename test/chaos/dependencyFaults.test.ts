@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CosmosClient } from '@azure/cosmos';
 import { DataLakeServiceClient, StorageSharedKeyCredential } from '@azure/storage-file-datalake';
-import { AciBackend } from '../../shared/adapters/azure/aciCompute.js';
-import { AdlsLake } from '../../shared/adapters/azure/adlsLake.js';
+import { AciBackend, limitRequestTime } from '../../shared/adapters/azure/aciCompute.js';
+import { AdlsLake, adlsRetryOptions } from '../../shared/adapters/azure/adlsLake.js';
 import {
   CosmosStateStore,
   ensureCosmosContainers,
@@ -110,19 +110,34 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
     const service = new DataLakeServiceClient(
       dfs.accountUrl,
       new StorageSharedKeyCredential(dfs.account, Buffer.from('dummy-key').toString('base64')),
-      { retryOptions: { maxTries: 2, retryDelayInMs: 10, maxRetryDelayInMs: 50 } },
+      {
+        // The production options, with times a test can wait for.
+        retryOptions: {
+          ...adlsRetryOptions,
+          maxTries: 2,
+          retryDelayInMs: 10,
+          maxRetryDelayInMs: 50,
+        },
+      },
     );
     const fileSystem = service.getFileSystemClient('faults');
     await fileSystem.create();
     const lake = new AdlsLake({
       fileSystem,
       retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
+      requestTimeoutMs: 250,
     });
     const before = dfs.requests.length;
-    const kinds = [429, 503, 500, 'drop'] as const;
+    const kinds = [429, 503, 500, 'drop', 'timeout', 'unanswered rename'] as const;
+    const isRename = (r: { headers: Record<string, unknown> }): boolean =>
+      r.headers['x-ms-rename-source'] !== undefined;
     for (let i = 0; i < operations; i++) {
       const kind = kinds[i % kinds.length] ?? 'drop';
       if (kind === 'drop') dfs.dropNext(1);
+      // Held past the client's try timeout, then handled: the late request still lands.
+      else if (kind === 'timeout') dfs.delayNext(1, 700);
+      // The create-only rename is made but never answered: its retry must see it as ours.
+      else if (kind === 'unanswered rename') dfs.dropAnswerNext(1, isRename);
       else dfs.failNext(1, kind, kind === 429 ? { headers: { 'retry-after': '0' } } : {});
       await lake.write(`out/f${i}.txt`, `content ${i}`, { createOnly: true });
     }
@@ -242,7 +257,7 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
 
   it('compute (ACI SDK against the ARM server)', { timeout: 60_000 }, async () => {
     const backend = new AciBackend({
-      client: createFakeAciClient(arm.url, { maxRetries: 1 }),
+      client: limitRequestTime(createFakeAciClient(arm.url, { maxRetries: 1 }), 250),
       resourceGroup: 'faults',
       location: 'westeurope',
       defaultImage: 'node:20-alpine',
@@ -250,13 +265,21 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
       retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
     });
     const jobs = Array.from({ length: operations / 2 }, (_, i) => `faulted-job-${i}`);
-    const kinds = [{ status: 429, retryAfterSeconds: 0 }, { status: 503 }, { status: 500 }];
+    const kinds = [
+      { status: 429, retryAfterSeconds: 0 },
+      { status: 503 },
+      { status: 500 },
+      'timeout',
+    ] as const;
     let faults = 0;
     for (const [i, jobId] of jobs.entries()) {
-      arm.failNext(1, kinds[i % kinds.length] as { status: number });
+      const kind = kinds[i % kinds.length] ?? 'timeout';
+      if (kind === 'timeout') holdNextArmRequest(arm, 700);
+      else arm.failNext(1, kind);
       faults++;
       await backend.launch({ jobId, argv: ['node', '-e', ''], timeoutSeconds: 60 });
     }
+    arm.intercept = undefined;
     const lost: string[] = [];
     for (const jobId of jobs) {
       const status = await backend.status(jobId).catch(() => undefined);
@@ -281,3 +304,13 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
     });
   });
 });
+
+/** Holds the next ARM request past the client's request timeout, then lets it be handled. */
+function holdNextArmRequest(arm: ArmContainerServer, ms: number): void {
+  let held = false;
+  arm.intercept = async () => {
+    if (held) return;
+    held = true;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  };
+}

@@ -39,6 +39,12 @@ export interface DfsServer {
    * without an answer, as a reset or a dying load balancer does), before any handler.
    */
   dropNext(count: number, when?: (request: RecordedRequest) => boolean): void;
+  /**
+   * Handles the next `count` requests `when` accepts, then drops the connection instead of
+   * answering: the change is made but the client never hears of it (the ambiguous failure a
+   * timeout or a reset after the service acted leaves).
+   */
+  dropAnswerNext(count: number, when?: (request: RecordedRequest) => boolean): void;
   /** Drops every pending injected failure, dropped connection and delay. */
   clearFaults(): void;
   /**
@@ -134,6 +140,10 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
   const failures: Failure[] = [];
   const delays: Delay[] = [];
   const drops: Array<{ remaining: number; when?: (request: RecordedRequest) => boolean }> = [];
+  const answerDrops: Array<{
+    remaining: number;
+    when?: (request: RecordedRequest) => boolean;
+  }> = [];
   const appliedAppends: { path: string; position: number; length: number }[] = [];
   let etagCounter = Date.now() * 1000;
 
@@ -202,6 +212,19 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
         ),
       );
       return;
+    }
+
+    const answerDrop = answerDrops.find((d) => d.remaining > 0 && (d.when?.(recorded) ?? true));
+    if (answerDrop !== undefined) {
+      answerDrop.remaining -= 1;
+      if (answerDrop.remaining === 0) answerDrops.splice(answerDrops.indexOf(answerDrop), 1);
+      // The handler runs and changes state; whatever it answers is never sent.
+      res.writeHead = () => res;
+      res.setHeader = () => res;
+      res.end = () => {
+        req.socket.destroy();
+        return res;
+      };
     }
 
     const delay = delays.find((d) => d.remaining > 0 && (d.when?.(recorded) ?? true));
@@ -785,7 +808,11 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
     dropNext(count, when) {
       drops.push({ remaining: count, ...(when === undefined ? {} : { when }) });
     },
+    dropAnswerNext(count, when) {
+      answerDrops.push({ remaining: count, ...(when === undefined ? {} : { when }) });
+    },
     clearFaults() {
+      answerDrops.length = 0;
       failures.length = 0;
       delays.length = 0;
       drops.length = 0;

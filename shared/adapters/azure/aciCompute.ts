@@ -295,7 +295,29 @@ export function createAciBackend(options: CreateAciBackendOptions): AciBackend {
     subscriptionId,
     endpoint === undefined ? {} : { endpoint },
   );
-  return new AciBackend({ client, ...rest });
+  return new AciBackend({ client: limitRequestTime(client), ...rest });
+}
+
+/** Per request to ARM; its calls are small, so a minute is slack, not a limit on real work. */
+export const armRequestTimeoutMs = 60_000;
+
+/**
+ * Gives every ARM request a time limit. The SDK sets none, so a connection that hangs (a
+ * half-open socket, a stalled proxy) would hold a launch or a status check forever; a try that
+ * times out fails as an abort, which `callAzure` takes as `unavailable` and retries.
+ */
+export function limitRequestTime(
+  client: ContainerInstanceManagementClient,
+  ms: number = armRequestTimeoutMs,
+): ContainerInstanceManagementClient {
+  client.pipeline.addPolicy({
+    name: 'batonRequestTimeout',
+    sendRequest: (request, next) => {
+      if (!request.timeout) request.timeout = ms;
+      return next(request);
+    },
+  });
+  return client;
 }
 
 function sleep(ms: number): Promise<void> {

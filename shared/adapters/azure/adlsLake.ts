@@ -15,7 +15,7 @@ import {
 import { BatonError, conflict, isBatonError, notFound } from '../../domain/errors.js';
 import { normalizeLakePath, lakeTempPrefix } from '../../domain/paths.js';
 import type { Lake, LakeEntry, LakeWriteOptions } from '../../ports/lake.js';
-import { callAzure, toBatonError } from './azureErrors.js';
+import { callAzure, toBatonError, type CallAzureOptions } from './azureErrors.js';
 import { azureCredential } from './credentials.js';
 
 /** Prefix of in-flight uploads (the same reservation as the local lake): never a lake path, never listed. */
@@ -40,7 +40,17 @@ export interface AdlsLakeOptions {
    * which the SDK's own per-request policy (500/503/network only) does not.
    */
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Time limit of each try of a request (stat, list page, delete, rename; an upload gets this
+   * plus a second per MiB). The storage SDK sets none on the client side (its `tryTimeoutInMs`
+   * is only the server's timeout parameter), so a hung connection would wait forever.
+   * Downloads stream for as long as they take and are not limited. Default 60 s.
+   */
+  requestTimeoutMs?: number;
 }
+
+/** The slowest transfer rate an upload's time limit allows for (1 MiB/s). */
+const minUploadBytesPerSecond = 1024 * 1024;
 
 /**
  * The Lake on ADLS Gen2 (a storage account with hierarchical namespace).
@@ -65,6 +75,7 @@ export class AdlsLake implements Lake {
   private readonly chunkSize: number;
   private readonly concurrency: number;
   private readonly retry: AdlsLakeOptions['retry'];
+  private readonly requestTimeoutMs: number;
 
   constructor(options: AdlsLakeOptions) {
     this.fileSystem = options.fileSystem;
@@ -73,6 +84,13 @@ export class AdlsLake implements Lake {
     this.chunkSize = positiveInteger(options.chunkSize ?? DEFAULT_CHUNK_SIZE, 'chunkSize');
     this.concurrency = positiveInteger(options.concurrency ?? DEFAULT_CONCURRENCY, 'concurrency');
     this.retry = options.retry;
+    this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 60_000, 'requestTimeoutMs');
+  }
+
+  /** Retries, each try limited in time (`bytes`: what the request uploads). */
+  private limited(bytes = 0): CallAzureOptions {
+    const perTry = this.requestTimeoutMs + Math.ceil((bytes / minUploadBytesPerSecond) * 1000);
+    return { ...this.retry, tryTimeoutMs: perTry };
   }
 
   async write(
@@ -206,15 +224,15 @@ export class AdlsLake implements Lake {
       if (full === '') {
         const props = await callAzure(
           'lake stat (filesystem root)',
-          () => this.fileSystem.getProperties(),
-          this.retry,
+          (abortSignal) => this.fileSystem.getProperties({ abortSignal }),
+          this.limited(),
         );
         return { path: '', isDirectory: true, size: 0, lastModified: isoOf(props.lastModified) };
       }
       const props = await callAzure(
         `lake stat ${rel === '' ? '(root)' : rel}`,
-        () => this.fileSystem.getFileClient(full).getProperties(),
-        this.retry,
+        (abortSignal) => this.fileSystem.getFileClient(full).getProperties({ abortSignal }),
+        this.limited(),
       );
       if (isFolder(props.metadata)) {
         return { path: rel, isDirectory: true, size: 0, lastModified: isoOf(props.lastModified) };
@@ -248,14 +266,14 @@ export class AdlsLake implements Lake {
       try {
         page = await callAzure(
           what,
-          async () => {
+          async (abortSignal) => {
             const pages = this.fileSystem
-              .listPaths({ path: directory === '' ? undefined : directory, recursive })
+              .listPaths({ path: directory === '' ? undefined : directory, recursive, abortSignal })
               .byPage(token === undefined ? {} : { continuationToken: token });
             const next = await pages.next();
             return next.done === true ? undefined : next.value;
           },
-          this.retry,
+          this.limited(),
         );
       } catch (err) {
         if (first && isMissingPath(err)) return [];
@@ -292,8 +310,8 @@ export class AdlsLake implements Lake {
     try {
       await callAzure(
         `lake delete ${rel}`,
-        () => client.delete(recursive ? true : undefined),
-        this.retry,
+        (abortSignal) => client.delete(recursive ? true : undefined, { abortSignal }),
+        this.limited(),
       );
       return true;
     } catch (err) {
@@ -328,27 +346,36 @@ export class AdlsLake implements Lake {
     try {
       const flushed = await callAzure(
         `lake upload ${rel}`,
-        async () => {
+        async (abortSignal) => {
           if (size === 0) {
             // upload() of nothing only creates the file; flush(0) is what stores the headers.
-            await temp.create({ pathHttpHeaders: headers });
-            return temp.flush(0, { pathHttpHeaders: headers });
+            await temp.create({ pathHttpHeaders: headers, abortSignal });
+            return temp.flush(0, { pathHttpHeaders: headers, abortSignal });
           }
-          return upload(temp, this.uploadOptions(size, headers));
+          return upload(temp, { ...this.uploadOptions(size, headers), abortSignal });
         },
-        this.retry,
+        this.limited(size),
       );
       lastModified = flushed.lastModified;
       await beforeRename?.();
-      await callAzure(
-        `lake publish ${rel}`,
-        () =>
-          temp.move(
-            escapePath(this.fullPath(rel)),
-            options.createOnly === true ? { destinationConditions: { ifNoneMatch: '*' } } : {},
-          ),
-        this.retry,
-      );
+      try {
+        await callAzure(
+          `lake publish ${rel}`,
+          (abortSignal) =>
+            temp.move(escapePath(this.fullPath(rel)), {
+              abortSignal,
+              ...(options.createOnly === true
+                ? { destinationConditions: { ifNoneMatch: '*' } }
+                : {}),
+            }),
+          this.limited(),
+        );
+      } catch (err) {
+        // A rename that timed out may still have landed, and its retry then finds no temp (or,
+        // create-only, its own file): ours is published when the temp is gone and the target
+        // holds exactly what was uploaded.
+        if (!(await this.landedAnyway(rel, tempRel, size, md5))) throw err;
+      }
     } catch (err) {
       await temp.delete().catch(() => undefined);
       // If-None-Match:* on the rename: a 412 can only mean "something is there" (unverified which
@@ -365,6 +392,19 @@ export class AdlsLake implements Lake {
       lastModified: isoOf(lastModified),
       md5: md5.toString('hex'),
     };
+  }
+
+  private async landedAnyway(
+    rel: string,
+    tempRel: string,
+    size: number,
+    md5: Buffer,
+  ): Promise<boolean> {
+    const [target, temp] = await Promise.all([
+      this.stat(rel).catch(() => undefined),
+      this.stat(tempRel).catch(() => undefined),
+    ]);
+    return temp === undefined && target?.size === size && target.md5 === md5.toString('hex');
   }
 
   private uploadOptions(size: number, headers: PathHttpHeaders): FileParallelUploadOptions {
@@ -448,6 +488,9 @@ export interface CreateAdlsLakeOptions {
   concurrency?: number;
 }
 
+/** The SDK's own retries of one request (client-side time limits: `requestTimeoutMs`). */
+export const adlsRetryOptions = { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 };
+
 /**
  * Builds the production AdlsLake. The SDK's own retry policy handles 500/503/network faults per
  * request (so one failed append does not restart an upload); `callAzure` inside the lake adds
@@ -464,7 +507,7 @@ export function createAdlsLake(options: CreateAdlsLakeOptions): AdlsLake {
       ? new StorageSharedKeyCredential(options.sharedKey.account, options.sharedKey.key)
       : (options.credential ?? azureCredential());
   const service = new DataLakeServiceClient(options.accountUrl, credential, {
-    retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
+    retryOptions: adlsRetryOptions,
   });
   const lakeOptions: AdlsLakeOptions = {
     fileSystem: service.getFileSystemClient(options.fileSystem),

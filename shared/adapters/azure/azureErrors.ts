@@ -105,18 +105,39 @@ export function toBatonError(error: unknown, what: string): BatonError {
  * honours Retry-After, then translates whatever is left. The SDKs retry too; this covers the
  * cases they surface (and keeps the behaviour the same across SDKs).
  */
+export interface CallAzureOptions {
+  attempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /**
+   * A time limit per try, passed to the call as an AbortSignal for its SDK request: some SDKs
+   * set none of their own (a hung connection would wait forever). A try that runs out is
+   * `unavailable` and retried like a 503.
+   */
+  tryTimeoutMs?: number;
+}
+
 export async function callAzure<T>(
   what: string,
-  call: () => Promise<T>,
-  options: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number } = {},
+  call: (abortSignal: AbortSignal | undefined) => Promise<T>,
+  options: CallAzureOptions = {},
 ): Promise<T> {
   const attempts = options.attempts ?? 4;
   let delay = options.baseDelayMs ?? 200;
   for (let attempt = 1; ; attempt++) {
+    const signal =
+      options.tryTimeoutMs === undefined ? undefined : AbortSignal.timeout(options.tryTimeoutMs);
     try {
-      return await call();
+      return await call(signal);
     } catch (error) {
-      const translated = toBatonError(error, what);
+      const translated =
+        signal?.aborted === true && !(error instanceof BatonError)
+          ? new BatonError(
+              'unavailable',
+              `${what}: timed out after ${String(options.tryTimeoutMs)} ms`,
+              { cause: error, retryable: true },
+            )
+          : toBatonError(error, what);
       if (translated.code !== 'unavailable' || attempt >= attempts) throw translated;
       const wait = Math.min(retryAfterMsOf(error) ?? delay, options.maxDelayMs ?? 10_000);
       await sleep(wait);
