@@ -4,6 +4,7 @@ import { parseInput } from '../domain/validation.js';
 import type { Clock } from '../ports/clock.js';
 import type { StateStore } from '../ports/stateStore.js';
 import type { BackendSlotUse } from './appMetrics.js';
+import { backoffAfterConflict, maxConflictRetries } from './conflictRetry.js';
 
 /**
  * Slot use over time (the slots page): a timer (`sampleSlots`, BATON_SLOT_SAMPLE_SCHEDULE)
@@ -42,7 +43,8 @@ export async function recordSlotSample(
   const now = deps.clock.now();
   const sample: SlotSample = { at: now.toISOString(), backends: [...backends] };
   const id = hourOf(now);
-  for (let tries = 0; tries < 8; tries++) {
+  for (let tries = 0; tries < maxConflictRetries; tries++) {
+    if (tries > 0) await backoffAfterConflict(tries - 1);
     const existing = await deps.state.read<SlotHour>(slotHistoryCollection, partition, id);
     try {
       if (existing === undefined) {

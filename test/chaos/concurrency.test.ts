@@ -10,6 +10,11 @@ import {
   ensureCosmosContainers,
 } from '../../shared/adapters/azure/cosmosStateStore.js';
 import { FileStateStore } from '../../shared/adapters/local/fileStateStore.js';
+import {
+  recordSlotSample,
+  slotHistory,
+  slotHistoryCollection,
+} from '../../shared/app/slotHistory.js';
 import { updateJob } from '../../shared/app/tasks.js';
 import type { TaskDeps } from '../../shared/app/taskDeps.js';
 import { isBatonError } from '../../shared/domain/errors.js';
@@ -22,8 +27,9 @@ import { startCosmosEmulator, type CosmosEmulator } from '../servers/cosmosEmula
  * Concurrency: 50 writers update one state document at once, through each state store adapter
  * (the file store, and Cosmos DB's through the real SDK against the emulator). The task job
  * document goes through the app's own update path (`updateJob`: etag-checked, re-read and
- * re-applied on a lost race), each writer closing one attempt; the run and slot documents
- * through the same read-modify-replace pattern. Every writer's change must be in the final
+ * re-applied on a lost race), each writer closing one attempt; the slot history document
+ * through the app's `recordSlotSample`, each writer appending one sample; a run document through
+ * a read-modify-replace loop in this file (the app writes run documents once). Every writer's change must be in the final
  * document (lost updates: 0), and the conflicts the store reported are counted as retried.
  */
 const writers = 50;
@@ -65,7 +71,7 @@ function taskJob(task: string): TaskJobRecord {
   };
 }
 
-/** The app's read-modify-replace loop, as runs and the scheduler lease use it. */
+/** A read-modify-replace loop on a run document (the app writes runs once; this is the store's etag check under contention). */
 async function appendWithEtag(
   store: StateStore,
   collection: string,
@@ -143,7 +149,29 @@ async function hammer(name: string, make: () => Promise<StateStore>): Promise<Ou
     });
     assert.equal(final?.body.attempt, writers + 1 - lost.length, `${name}: attempt counter`);
   }
-  for (const collection of ['runs', 'scheduler']) {
+  // Slot history: each writer appends its sample through the app's recordSlotSample.
+  {
+    const counter = { conflicts: 0 };
+    const store = countingConflicts(await make(), counter);
+    const clock = { now: () => new Date(Date.UTC(2026, 10, 28, 12, 30)) };
+    const settled = await Promise.allSettled(
+      Array.from({ length: writers }, (_, w) =>
+        recordSlotSample({ state: store, clock }, [{ backend: `w${w}`, slots: 1, inUse: 0 }]),
+      ),
+    );
+    const { samples } = await slotHistory({ state: store, clock }, { hours: 1 });
+    const seen = new Set(samples.flatMap((sample) => sample.backends.map((b) => b.backend)));
+    outcomes.push({
+      document: `${name}: slot history (recordSlotSample)`,
+      lost: Array.from({ length: writers }, (_, w) => `w${w}`).filter((b) => !seen.has(b)).length,
+      conflicts: counter.conflicts,
+      failedWriters: settled
+        .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+        .map((s) => String(s.reason)),
+    });
+    assert.equal(samples.length, seen.size, `${name}: slot history has no duplicates`);
+  }
+  for (const collection of ['runs']) {
     const counter = { conflicts: 0 };
     const store = countingConflicts(await make(), counter);
     const id = `doc-${randomUUID().slice(0, 8)}`;
@@ -216,7 +244,11 @@ describe('concurrency: 50 writers on one state document, per state store adapter
     const cosmos = client;
     assert.ok(cosmos);
     const databaseId = `concurrency-${randomUUID().slice(0, 8)}`;
-    await ensureCosmosContainers(cosmos, databaseId, [taskJobsCollection, 'runs', 'scheduler']);
+    await ensureCosmosContainers(cosmos, databaseId, [
+      taskJobsCollection,
+      'runs',
+      slotHistoryCollection,
+    ]);
     report(
       await hammer('cosmos', async () => new CosmosStateStore({ client: cosmos, databaseId })),
     );
