@@ -2,6 +2,7 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { performanceFolder } from '../domain/databankLayout.js';
+import { describeValue } from '../domain/describe.js';
 import { BatonError } from '../domain/errors.js';
 import { parsePerformanceCsv, type PerformanceSample } from '../domain/performanceCsv.js';
 import { runIdSchema } from '../domain/runIds.js';
@@ -116,7 +117,10 @@ export interface ChildInstance {
   createdTime: string;
   lastUpdatedTime: string;
   customStatus: unknown;
+  /** Once completed; null otherwise. */
   output: unknown;
+  /** Why a failed or terminated child ended. */
+  error?: string;
 }
 
 export interface RunJob {
@@ -173,7 +177,8 @@ export async function runChildren(
   return { runId, children, jobs };
 }
 
-function toChild(s: InstanceStatus): ChildInstance {
+/** A child orchestration as the portal sees it (exported for its unit test). */
+export function toChild(s: InstanceStatus): ChildInstance {
   return {
     instanceId: s.instanceId,
     name: s.name,
@@ -181,7 +186,11 @@ function toChild(s: InstanceStatus): ChildInstance {
     createdTime: s.createdTime,
     lastUpdatedTime: s.lastUpdatedTime,
     customStatus: s.customStatus ?? null,
-    output: s.output ?? null,
+    // As in the run view: an output once completed; a failed or ended child's error, as text.
+    output: s.runtimeStatus === 'Completed' ? (s.output ?? null) : null,
+    ...(s.runtimeStatus === 'Failed' || s.runtimeStatus === 'Terminated'
+      ? { error: describeValue(s.output ?? s.runtimeStatus.toLowerCase()) }
+      : {}),
   };
 }
 

@@ -126,10 +126,15 @@ describe('run insight routes', () => {
       ],
     );
     assert.ok(body.jobs.some((j) => j.stepId === 'i2-quetzal-c1' && j.state === 'succeeded'));
-    const [, failedChildren] = await get<{ children: Array<{ runtimeStatus: string }> }>(
-      `runs/${failed}/children`,
-    );
+    const [, failedChildren] = await get<{
+      children: Array<{ runtimeStatus: string; output: unknown; error?: string }>;
+    }>(`runs/${failed}/children`);
     assert.equal(failedChildren.children.length, 1);
+    // The iteration ended (its failure is in its summary, which failed the run).
+    const [child] = failedChildren.children;
+    assert.equal(child?.runtimeStatus, 'Completed');
+    assert.notEqual(child.output, null);
+    assert.equal(child.error, undefined);
   });
 
   it('records which step and jobs built each output, with the file’s own SHA-256', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileStateStore } from '../../shared/adapters/local/fileStateStore.js';
 import { collectAppMetrics } from '../../shared/app/appMetrics.js';
+import { toChild } from '../../shared/app/runInsights.js';
 import { runsCollection } from '../../shared/app/runs.js';
 import {
   recordSlotSample,
@@ -222,5 +223,30 @@ describe('collectAppMetrics asks only for statuses that can still change', () =>
       third.runs.map((r) => r.status),
       ['failed'],
     );
+  });
+});
+
+describe('a run child as the portal sees it', () => {
+  const status = (runtimeStatus: RuntimeStatus, output: unknown): InstanceStatus => ({
+    instanceId: 'model-1:0',
+    name: 'modelIteration',
+    runtimeStatus,
+    input: { secretish: 'not shown' },
+    output,
+    customStatus: null,
+    createdTime: '2026-11-28T12:00:00.000Z',
+    lastUpdatedTime: '2026-11-28T12:01:00.000Z',
+  });
+
+  it('shows an output once completed, and a failed or ended child’s error as text', () => {
+    assert.deepEqual(toChild(status('Completed', { summaries: [] })).output, { summaries: [] });
+    const failed = toChild(status('Failed', { message: 'step quetzal failed' }));
+    assert.equal(failed.output, null);
+    assert.equal(failed.error, '{"message":"step quetzal failed"}');
+    assert.equal(toChild(status('Terminated', 'canceled by alice')).error, 'canceled by alice');
+    const running = toChild(status('Running', null));
+    assert.equal(running.output, null);
+    assert.equal(running.error, undefined);
+    assert.equal('input' in running, false);
   });
 });

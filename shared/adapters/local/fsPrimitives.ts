@@ -150,7 +150,7 @@ export async function writeFileAtomic(
     const handle = await open(temp, 'wx');
     try {
       if (crashDue('state-write')) {
-        await handle.writeFile(typeof data === 'string' ? data.slice(0, data.length >> 1) : data);
+        await handle.writeFile(data.slice(0, data.length >> 1));
         crashNow();
       }
       await handle.writeFile(data);
