@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '../adapters/local/fsPrimitives.js';
 import { BatonError } from '../domain/errors.js';
 import { listPipelines } from '../app/pipelines.js';
 import { LocalHost } from '../runtime/localHost.js';
@@ -51,7 +52,11 @@ export function registerCommands(program: Command): void {
       const host = await LocalHost.start({ stateDir: g.stateDir, port: options.port, logger });
       const advert = advertFile(g.stateDir);
       await fs.mkdir(path.dirname(advert), { recursive: true });
-      await fs.writeFile(advert, JSON.stringify({ url: host.url, pid: process.pid }));
+      // Atomic: a host killed mid-write must not leave a half advert for the next CLI call
+      // (and the next host removes the temp such a kill left).
+      await writeFileAtomic(advert, JSON.stringify({ url: host.url, pid: process.pid }), {
+        sweepTemps: true,
+      });
       logger.info(
         `Baton host on ${host.url}/api/ (state in ${g.stateDir}, ${registeredFunctions().length} functions); Ctrl+C stops`,
       );
