@@ -118,7 +118,21 @@ export async function submitHpcJob(deps: BeamlineDeps, input: unknown): Promise<
   const { controller, request } = await jobOf(deps, job);
   const previous = await deps.state.read<HpcJobRecord>(hpcJobsCollection, job.runId, request.jobId);
   if (previous === undefined) {
-    await recordJob(deps, job, { jobId: request.jobId, state: 'queued' });
+    // Create-only: a second delivery of this submit, running alongside, must not put a job the
+    // first one already recorded as running back to queued.
+    const queued: HpcJobRecord = {
+      runId: job.runId,
+      config: job.config,
+      site: job.site,
+      task: job.task,
+      jobId: request.jobId,
+      state: 'queued',
+    };
+    await deps.state
+      .create(hpcJobsCollection, { id: request.jobId, pk: job.runId, body: queued })
+      .catch((error: unknown) => {
+        if (!isBatonError(error, 'conflict')) throw error;
+      });
   }
   const status =
     job.task === 'reconstruct'

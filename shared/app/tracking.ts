@@ -1,4 +1,4 @@
-import { BatonError } from '../domain/errors.js';
+import { BatonError, isBatonError } from '../domain/errors.js';
 import { parseRunQuery } from '../domain/runFilter.js';
 import type { RunRecord, RunSummary, Tracker } from '../ports/tracker.js';
 
@@ -58,5 +58,11 @@ export async function findRuns(tracker: Tracker, query: FindRunsQuery): Promise<
 }
 
 export async function getTrackedRun(tracker: Tracker, runId: string): Promise<RunRecord> {
-  return tracker.getRun(runId);
+  try {
+    return await tracker.getRun(runId);
+  } catch (error) {
+    // The trackers say what is missing; the caller needs to know which of its inputs it was.
+    if (!isBatonError(error, 'not_found') || error.field !== undefined) throw error;
+    throw new BatonError('not_found', error.message, { field: 'runId', cause: error });
+  }
 }

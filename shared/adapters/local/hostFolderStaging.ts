@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isBatonError } from '../../domain/errors.js';
@@ -10,7 +9,13 @@ import type {
   PreparedJob,
   StagedJob,
 } from '../../ports/jobStaging.js';
-import { errnoOf, pathExists } from './fsPrimitives.js';
+import {
+  claimTempPath,
+  errnoOf,
+  pathExists,
+  releaseTempPath,
+  removeLeftoverTempsIn,
+} from './fsPrimitives.js';
 
 export interface HostFolderStagingOptions {
   lake: Lake;
@@ -106,11 +111,11 @@ export class HostFolderStaging implements JobStaging {
   }
 
   async discard(job: StagedJob): Promise<void> {
-    await rm(this.jobDir(job.computeJobId), { recursive: true, force: true });
+    await removeFolder(this.jobDir(job.computeJobId));
   }
 
   async discardTask(incarnation: string): Promise<void> {
-    await rm(this.dataDir(incarnation), { recursive: true, force: true });
+    await removeFolder(this.dataDir(incarnation));
   }
 
   private async upload(
@@ -145,7 +150,9 @@ export class HostFolderStaging implements JobStaging {
   /** Fills `target` through a temp folder renamed into place, unless it is already there. */
   private async materialize(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
     if (await pathExists(target)) return;
-    const tmp = `${target}.tmp-${randomUUID()}`;
+    // A host killed while it filled the folder left its temp: the next launch removes it.
+    await removeLeftoverTempsIn(path.dirname(target), tempPrefixOf(target));
+    const tmp = claimTempPath(path.dirname(target), tempPrefixOf(target));
     await mkdir(tmp, { recursive: true });
     try {
       await fill(tmp);
@@ -156,8 +163,21 @@ export class HostFolderStaging implements JobStaging {
       // Another launch of the same job or task won the race: its copy is complete.
       if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await pathExists(target))) return;
       throw error;
+    } finally {
+      releaseTempPath(tmp);
     }
   }
+}
+
+/** `<folder>.tmp-<pid>-<uuid>`: the temp a folder is filled in (fsPrimitives' claimTempPath). */
+function tempPrefixOf(folder: string): string {
+  return `${path.basename(folder)}.tmp-`;
+}
+
+/** The folder and whatever temps of it killed writers left. */
+async function removeFolder(folder: string): Promise<void> {
+  await rm(folder, { recursive: true, force: true });
+  await removeLeftoverTempsIn(path.dirname(folder), tempPrefixOf(folder));
 }
 
 function baseName(lakePath: string): string {

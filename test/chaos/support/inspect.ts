@@ -27,7 +27,7 @@ function isTempName(name: string): boolean {
     name.startsWith(lakeTempPrefix) ||
     /^\..+\.tmp$/.test(name) ||
     name.startsWith('.tmp-') ||
-    /\.tmp-[0-9a-f-]{36}$/.test(name)
+    /\.tmp-(\d+-)?[0-9a-f-]{36}$/.test(name)
   );
 }
 
