@@ -10,6 +10,7 @@ import {
 } from '../domain/beamline/dispatch.js';
 import { planReconstruction, type ReconstructionPlan } from '../domain/beamline/reconstruction.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
+import { backoffAfterConflict, maxConflictRetries } from './conflictRetry.js';
 import { jobIdFor } from '../domain/jobIds.js';
 import { isInsidePath } from '../domain/paths.js';
 import { dueAtFor, retentionIdFor } from '../domain/retention.js';
@@ -354,8 +355,55 @@ async function recordJob(
     ...(status.reason === undefined ? {} : { reason: status.reason.slice(0, 2000) }),
   };
   const record: HpcJobRecord = { runId: job.runId, config: job.config, site: job.site, ...result };
-  await deps.state.upsert(hpcJobsCollection, { id: status.jobId, pk: job.runId, body: record });
-  return result;
+  // Etag-checked, and forward only: a second delivery of a submit or a status check running
+  // alongside (or a late one) must not take a job back to an earlier state or undo an end.
+  for (let tries = 0; tries < maxConflictRetries; tries++) {
+    if (tries > 0) await backoffAfterConflict(tries - 1);
+    const current = await deps.state.read<HpcJobRecord>(hpcJobsCollection, job.runId, status.jobId);
+    try {
+      if (current === undefined) {
+        await deps.state.create(hpcJobsCollection, {
+          id: status.jobId,
+          pk: job.runId,
+          body: record,
+        });
+        return result;
+      }
+      const held = current.body;
+      if (stateRank(held.state) === ended || stateRank(held.state) > stateRank(record.state)) {
+        return stepResultOf(held);
+      }
+      if (JSON.stringify(held) === JSON.stringify(record)) return result;
+      await deps.state.replace(
+        hpcJobsCollection,
+        { id: status.jobId, pk: job.runId, body: record },
+        current.etag,
+      );
+      return result;
+    } catch (error) {
+      if (!isBatonError(error, 'conflict') && !isBatonError(error, 'precondition_failed')) {
+        throw error;
+      }
+    }
+  }
+  throw new BatonError('unavailable', `HPC job ${status.jobId}: too many concurrent updates`);
+}
+
+const ended = 2;
+
+function stateRank(state: HpcStepResult['state']): number {
+  if (state === 'queued' || state === 'not_started') return 0;
+  return state === 'running' ? 1 : ended;
+}
+
+function stepResultOf(record: HpcJobRecord): HpcStepResult {
+  return {
+    task: record.task,
+    jobId: record.jobId,
+    state: record.state,
+    ...(record.siteJobId === undefined ? {} : { siteJobId: record.siteJobId }),
+    ...(record.reason === undefined ? {} : { reason: record.reason }),
+  };
 }
 
 /** Files below a folder of an endpoint, as paths relative to the endpoint's root. */
