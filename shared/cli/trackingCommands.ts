@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { BatonError, isBatonError } from '../domain/errors.js';
 import { parseRunQuery } from '../domain/runFilter.js';
 import { out, withConnection } from './commandSupport.js';
 import { table } from './output.js';
@@ -82,8 +83,17 @@ export function registerTrackingCommands(runs: Command): void {
         `tracking/runs/${pathSegment(b, 'runB')}`,
       ];
       await withConnection(command, async ({ api }, g) => {
+        // The API names its runId; the user gave runA or runB.
         const [left, right] = await Promise.all(
-          paths.map((route) => api.request(trackedRunSchema, 'GET', route)),
+          paths.map((route, i) =>
+            api.request(trackedRunSchema, 'GET', route).catch((error: unknown) => {
+              if (!isBatonError(error) || error.field !== 'runId') throw error;
+              throw new BatonError(error.code, error.message, {
+                field: i === 0 ? 'runA' : 'runB',
+                cause: error,
+              });
+            }),
+          ),
         );
         if (left === undefined || right === undefined) return;
         out(g.json ? JSON.stringify([left, right]) : renderComparison(left, right));
