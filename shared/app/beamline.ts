@@ -8,6 +8,7 @@ import { isBatonError, notFound } from '../domain/errors.js';
 import { dueAtFor, retentionIdFor } from '../domain/retention.js';
 import { runIdSchema } from '../domain/runIds.js';
 import { parseInput } from '../domain/validation.js';
+import type { Catalogue } from '../ports/catalogue.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComputeBackend } from '../ports/compute.js';
 import type { StateStore } from '../ports/stateStore.js';
@@ -242,7 +243,27 @@ export async function ingestBeamlineFile(
     files: [{ path: relative, size: stat.size, checksum: stat.checksum }],
     creationTime: deps.clock.now().toISOString(),
   });
-  return { ok: true, datasetId: id, created, metadata };
+  return {
+    ok: true,
+    datasetId: id,
+    created: created || (await recordMadeByRun(catalogue, id, runId)),
+    metadata,
+  };
+}
+
+/**
+ * `created` in a run's output means "this run's ingest made the record", not "this call did":
+ * a retried ingest (the host killed after the record was written, or a create whose answer was
+ * lost) finds the record its own run made and must report what an uninterrupted run reports.
+ * A file identical to one an earlier run catalogued still reports `created: false`.
+ */
+async function recordMadeByRun(
+  catalogue: Catalogue,
+  datasetId: string,
+  runId: string,
+): Promise<boolean> {
+  const existing = await catalogue.get(datasetId);
+  return existing.metadata['runId'] === runId;
 }
 
 /** Records the plan's retention entries (see beamlineRetentionCollection for why not the ledger). */

@@ -1,6 +1,7 @@
 import { endOnce, trackerParams } from './trackerRuns.js';
 import { uploadOutputOnce } from './lakeOutputs.js';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../adapters/local/fsPrimitives.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { BatonError } from '../domain/errors.js';
@@ -104,9 +105,11 @@ export async function prepareMlTraining(deps: MlDeps, raw: unknown): Promise<Pre
     ...(overridden.length === 0 ? {} : { overridden_keys: overridden.join(',').slice(0, 4000) }),
   });
   const folder = await prepareFolder(deps, input.runId, 'training');
-  await writeFile(
+  // Atomic: a host killed mid-write would otherwise leave the job a torn config on retry.
+  await writeFileAtomic(
     path.join(deps.workRoot, ...folder.cwd.split('/'), 'config.json'),
     `${JSON.stringify(config, null, 2)}\n`,
+    { sweepTemps: true },
   );
   return { ...folder, trackerRunId, config };
 }

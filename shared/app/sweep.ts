@@ -1,5 +1,6 @@
 import { endOnce, trackerParams } from './trackerRuns.js';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../adapters/local/fsPrimitives.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { bestTrialQuery, runIdSchema } from '../domain/runFilter.js';
@@ -131,7 +132,13 @@ export async function prepareTrial(deps: SweepDeps, raw: unknown): Promise<Prepa
   await mkdir(dir, { recursive: true });
   const metricsFile = path.join(dir, 'metrics.jsonl');
   await rm(metricsFile, { force: true });
-  await writeFile(path.join(dir, 'params.json'), `${JSON.stringify(input.params, null, 2)}\n`);
+  await writeFileAtomic(
+    path.join(dir, 'params.json'),
+    `${JSON.stringify(input.params, null, 2)}\n`,
+    {
+      sweepTemps: true,
+    },
+  );
   return { cwd, metricsFile };
 }
 

@@ -63,6 +63,7 @@ export interface HopResult {
 export interface CatalogueResult {
   ok: boolean;
   datasetId?: string;
+  /** This run made the record (false: an earlier run catalogued an identical file). */
   created?: boolean;
   /** The metadata extracted from the file. */
   metadata?: Record<string, string | number | boolean>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,11 +12,13 @@ import {
 } from '../../shared/app/beamline.js';
 import type {
   BeamlineDispatchOutput,
+  CatalogueResult,
   HopResult,
   NewFileResult,
 } from '../../shared/orchestrations/beamlineTypes.js';
 import type { CatalogueDataset } from '../../shared/ports/catalogue.js';
 import type { DispatchPlan } from '../../shared/domain/beamline/dispatch.js';
+import { getRegisteredFunction } from '../../shared/runtime/functionRegistry.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { repoRoot, runCli, runToEnd } from '../helpers/hostProcess.js';
@@ -64,6 +66,23 @@ describe('beamline new-file flow on a local host', () => {
     );
   const catalogued = async (): Promise<CatalogueDataset[]> =>
     (await host.services.state.query<CatalogueDataset>(catalogueCollection, {})).map((d) => d.body);
+  async function scheduledInput(runId: string, activity: string): Promise<unknown> {
+    const root = path.join(stateDir, 'durable');
+    for (const instance of await readdir(root)) {
+      const text = await readFile(path.join(root, instance, 'history.jsonl'), 'utf8').catch(
+        () => '',
+      );
+      for (const line of text.split('\n').filter(Boolean)) {
+        const episode = JSON.parse(line) as { events: Array<{ Name?: string; Input?: string }> };
+        for (const e of episode.events) {
+          if (e.Name !== activity || e.Input === undefined) continue;
+          const input = JSON.parse(e.Input) as { runId?: string };
+          if (input.runId === runId) return input;
+        }
+      }
+    }
+    throw new Error(`no ${activity} scheduled for ${runId}`);
+  }
 
   before(async () => {
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-beamline-src-'));
@@ -188,6 +207,37 @@ describe('beamline new-file flow on a local host', () => {
     const scratchEntries = recon.retention?.entries ?? [];
     assert.ok(scratchEntries.length >= 4, 'TIFFs, the report and the Zarr files');
     assert.ok(scratchEntries.every((e) => e.endpoint === 'nersc832_scratch' && e.afterDays === 14));
+  });
+
+  it('a retried ingest reports the record its own run made as created; another run of an identical file does not', async () => {
+    const content = 'HDF5 stand-in: retried ingest\n'.repeat(50);
+    await detectorFile('2026/scan_retry.h5', content);
+    const view = await run({ path: 'landing/bl832/2026/scan_retry.h5' });
+    assert.equal(view.status, 'completed', view.error);
+    assert.equal(view.output?.newFile?.catalogue?.created, true);
+    // The activity's input as the orchestrator scheduled it, read back from the run's history.
+    const input = await scheduledInput(view.runId, 'ingestBeamlineFile');
+    const ingest = getRegisteredFunction('ingestBeamlineFile');
+    assert.ok(ingest, 'ingestBeamlineFile is registered');
+    const before = (await catalogued()).filter((d) => d.metadata.sha256 === sha256(content));
+    assert.equal(before.length, 1);
+
+    // The host killed after the record was written and before the result was recorded: the
+    // retry finds the record and must answer what the uninterrupted run answered.
+    const retried = (await ingest.handler(input, {})) as CatalogueResult;
+    assert.equal(retried.created, true);
+    assert.equal(retried.datasetId, view.output?.newFile?.catalogue?.datasetId);
+
+    const otherRun = (await ingest.handler(
+      { ...(input as Record<string, unknown>), runId: 'beamline-other-run' },
+      {},
+    )) as CatalogueResult;
+    assert.equal(otherRun.created, false, 'an identical file an earlier run catalogued');
+    assert.deepEqual(
+      (await catalogued()).filter((d) => d.metadata.sha256 === sha256(content)),
+      before,
+      'the record is left as the first ingest wrote it',
+    );
   });
 
   it('never sends an export-controlled file to NERSC', async () => {

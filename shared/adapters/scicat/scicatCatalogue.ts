@@ -67,7 +67,8 @@ const errorBody = z.object({
  * Idempotency: a duplicate pid (409, or the 500 "E11000 duplicate key" older backends answer)
  * means the dataset exists: ingest answers `created: false`, and still adds the data block if
  * the earlier attempt stopped before it (no block yet). A retried create whose first answer was
- * lost also lands here, so it reports `created: false` for a dataset this call did create.
+ * lost also lands here, so it reports `created: false` for a dataset this call did create (the
+ * beamline flow then asks the record which run made it).
  * Errors: 400 validation, 401/403 forbidden, 404 not_found; 429/5xx/timeouts retried, then
  * `unavailable`; a reply of the wrong shape is `internal`. The token is never logged.
  */
