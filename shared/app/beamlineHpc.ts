@@ -9,6 +9,7 @@ import {
   type FileAtEndpoint,
 } from '../domain/beamline/dispatch.js';
 import { planReconstruction, type ReconstructionPlan } from '../domain/beamline/reconstruction.js';
+import { mayReplaceHpcState } from '../domain/beamline/hpcJobProgress.js';
 import { BatonError, isBatonError } from '../domain/errors.js';
 import { backoffAfterConflict, maxConflictRetries } from './conflictRetry.js';
 import { jobIdFor } from '../domain/jobIds.js';
@@ -370,9 +371,7 @@ async function recordJob(
         return result;
       }
       const held = current.body;
-      if (stateRank(held.state) === ended || stateRank(held.state) > stateRank(record.state)) {
-        return stepResultOf(held);
-      }
+      if (!mayReplaceHpcState(held.state, record.state)) return stepResultOf(held);
       if (JSON.stringify(held) === JSON.stringify(record)) return result;
       await deps.state.replace(
         hpcJobsCollection,
@@ -387,13 +386,6 @@ async function recordJob(
     }
   }
   throw new BatonError('unavailable', `HPC job ${status.jobId}: too many concurrent updates`);
-}
-
-const ended = 2;
-
-function stateRank(state: HpcStepResult['state']): number {
-  if (state === 'queued' || state === 'not_started') return 0;
-  return state === 'running' ? 1 : ended;
 }
 
 function stepResultOf(record: HpcJobRecord): HpcStepResult {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ReconstructionPlan } from '../domain/beamline/reconstruction.js';
-import type { HpcJobState } from '../ports/hpc.js';
+import type { HpcRecordedState } from '../domain/beamline/hpcJobProgress.js';
 import type { HopResult, RetentionResult } from './beamlineTypes.js';
 
 /**
@@ -38,7 +38,7 @@ export interface HpcStepResult {
   task: HpcTaskName;
   jobId: string;
   siteJobId?: string;
-  state: HpcJobState | 'timed_out' | 'not_started';
+  state: HpcRecordedState;
   reason?: string;
 }
 
