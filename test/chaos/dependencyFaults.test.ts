@@ -24,8 +24,8 @@ import {
 import { startDfsServer, type DfsServer } from '../servers/dfsServer.js';
 
 /**
- * Faults in dependencies: the Azure adapters (real SDKs) get 429s, 503s, 500s, timeouts and
- * dropped connections from the local protocol servers. A workload through each (files written,
+ * Faults in dependencies: the Azure adapters (real SDKs) get 429s, 503s, 500s, timeouts,
+ * dropped connections and (the lake) response bodies that stall from the local protocol servers. A workload through each (files written,
  * documents created, messages sent, containers launched) with a fault in front of most
  * operations must complete with nothing lost; a fault that does not stop must surface, after
  * the retries, as an `unavailable` error whose message names the dependency and holds no stack
@@ -128,7 +128,7 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
       requestTimeoutMs: 250,
     });
     const before = dfs.requests.length;
-    const kinds = [429, 503, 500, 'drop', 'timeout', 'unanswered rename'] as const;
+    const kinds = [429, 503, 500, 'drop', 'timeout', 'unanswered rename'] as const; // writes
     const isRename = (r: { headers: Record<string, unknown> }): boolean =>
       r.headers['x-ms-rename-source'] !== undefined;
     for (let i = 0; i < operations; i++) {
@@ -142,12 +142,18 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
       await lake.write(`out/f${i}.txt`, `content ${i}`, { createOnly: true });
     }
     const lost: string[] = [];
+    let stalled = 0;
     for (let i = 0; i < operations; i++) {
+      // Every other read back: the body starts, then goes silent (a half-open connection).
+      if (i % 2 === 0) {
+        stalled++;
+        dfs.stallBodyNext(1, 3, (r) => r.method === 'GET' && r.path.endsWith(`out/f${i}.txt`));
+      }
       const text = (await lake.read(`out/f${i}.txt`)).toString();
       if (text !== `content ${i}`) lost.push(`f${i}`);
     }
     // Every injected fault was met, and retried past.
-    assert.ok(dfs.requests.length - before > operations * 2);
+    assert.ok(dfs.requests.length - before > operations * 2 + stalled);
     dfs.failNext(1000, 503);
     const surfaced = await surfaces('lake', /lake|adls|data lake|faults\/late\.txt/i, () =>
       lake.write('late.txt', 'x'),
@@ -156,8 +162,8 @@ describe('faults in dependencies: retried with backoff, surfaced after the limit
     assert.deepEqual(lost, []);
     figures.push({
       dependency: 'lake',
-      faults: operations + 1,
-      operations,
+      faults: operations + stalled + 1,
+      operations: operations * 2,
       lost: lost.length,
       surfaced,
     });

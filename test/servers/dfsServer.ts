@@ -45,6 +45,16 @@ export interface DfsServer {
    * timeout or a reset after the service acted leaves).
    */
   dropAnswerNext(count: number, when?: (request: RecordedRequest) => boolean): void;
+  /**
+   * Answers the next `count` requests `when` accepts with the status, headers and the first
+   * `afterBytes` bytes of the body, then sends nothing more and keeps the connection open (a
+   * half-open connection or a stuck proxy): the client sees a body that never ends.
+   */
+  stallBodyNext(
+    count: number,
+    afterBytes: number,
+    when?: (request: RecordedRequest) => boolean,
+  ): void;
   /** Drops every pending injected failure, dropped connection and delay. */
   clearFaults(): void;
   /**
@@ -144,6 +154,11 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
     remaining: number;
     when?: (request: RecordedRequest) => boolean;
   }> = [];
+  const stalls: Array<{
+    remaining: number;
+    afterBytes: number;
+    when?: (request: RecordedRequest) => boolean;
+  }> = [];
   const appliedAppends: { path: string; position: number; length: number }[] = [];
   let etagCounter = Date.now() * 1000;
 
@@ -225,6 +240,18 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
         req.socket.destroy();
         return res;
       };
+    }
+
+    const stall = stalls.find((d) => d.remaining > 0 && (d.when?.(recorded) ?? true));
+    if (stall !== undefined) {
+      stall.remaining -= 1;
+      if (stall.remaining === 0) stalls.splice(stalls.indexOf(stall), 1);
+      // Headers and the start of the body go out; the rest never does, and the socket stays.
+      res.end = ((chunk?: unknown) => {
+        if (Buffer.isBuffer(chunk)) res.write(chunk.subarray(0, stall.afterBytes));
+        else res.flushHeaders();
+        return res;
+      }) as typeof res.end;
     }
 
     const delay = delays.find((d) => d.remaining > 0 && (d.when?.(recorded) ?? true));
@@ -811,7 +838,11 @@ export async function startDfsServer(options: DfsServerOptions = {}): Promise<Df
     dropAnswerNext(count, when) {
       answerDrops.push({ remaining: count, ...(when === undefined ? {} : { when }) });
     },
+    stallBodyNext(count, afterBytes, when) {
+      stalls.push({ remaining: count, afterBytes, ...(when === undefined ? {} : { when }) });
+    },
     clearFaults() {
+      stalls.length = 0;
       answerDrops.length = 0;
       failures.length = 0;
       delays.length = 0;

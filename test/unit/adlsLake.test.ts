@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -181,6 +181,61 @@ describe('AdlsLake on the DFS server', () => {
     });
     assert.equal(requestsSince(mark).length, 3);
   });
+
+  it(
+    'a download or read whose body stalls is abandoned after the time limit and read again',
+    { timeout: 20_000 },
+    async () => {
+      const { lake } = await freshLake({ requestTimeoutMs: 300, retry: { baseDelayMs: 5 } });
+      const content = Buffer.alloc(256 * 1024, 7);
+      await lake.write('stall/data.bin', content);
+      const reads = (r: RecordedRequest): boolean =>
+        r.method === 'GET' && r.path.endsWith('stall/data.bin');
+      const local = path.join(scratch, `stall-${String(counter)}.bin`);
+
+      server.stallBodyNext(1, 1000, reads);
+      const entry = await lake.downloadFile('stall/data.bin', local);
+      assert.equal(entry.md5, md5(content));
+      assert.equal(md5(await readFile(local)), md5(content));
+
+      server.stallBodyNext(1, 0, reads);
+      assert.equal(md5(await lake.read('stall/data.bin')), md5(content));
+      assert.equal(
+        server.requests.filter(reads).length,
+        4,
+        'each stalled read was sent again once',
+      );
+    },
+  );
+
+  it(
+    'a body that stalls on every try ends as unavailable, naming the file, with nothing left behind',
+    { timeout: 20_000 },
+    async () => {
+      const { lake } = await freshLake({
+        requestTimeoutMs: 200,
+        retry: { attempts: 2, baseDelayMs: 5 },
+      });
+      await lake.write('stall/always.bin', Buffer.alloc(64 * 1024, 1));
+      const reads = (r: RecordedRequest): boolean =>
+        r.method === 'GET' && r.path.endsWith('stall/always.bin');
+      server.stallBodyNext(10, 100, reads);
+      const folder = await mkdtemp(path.join(scratch, 'stalled-'));
+      await assert.rejects(
+        lake.downloadFile('stall/always.bin', path.join(folder, 'out.bin')),
+        (err) => {
+          assert.ok(isBatonError(err, 'unavailable'));
+          assert.match(
+            err.message,
+            /lake download stall\/always\.bin: no data received for 200 ms/,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(folder), [], 'no partial file or temp left');
+      assert.equal(server.requests.filter(reads).length, 2);
+    },
+  );
 
   it('escaping paths are refused before any request is sent', async () => {
     const { lake, fileSystem } = await freshLake();

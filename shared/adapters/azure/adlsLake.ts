@@ -44,7 +44,8 @@ export interface AdlsLakeOptions {
    * Time limit of each try of a request (stat, list page, delete, rename; an upload gets this
    * plus a second per MiB). The storage SDK sets none on the client side (its `tryTimeoutInMs`
    * is only the server's timeout parameter), so a hung connection would wait forever.
-   * Downloads stream for as long as they take and are not limited. Default 60 s.
+   * Downloads stream for as long as they take, but a body that sends nothing for this long
+   * (a stalled connection) is abandoned and the read retried. Default 60 s.
    */
   requestTimeoutMs?: number;
 }
@@ -153,7 +154,7 @@ export class AdlsLake implements Lake {
         }
         const chunks: Buffer[] = [];
         const hash = createHash('md5');
-        await drain(body, what, async (chunk) => {
+        await drain(body, what, this.requestTimeoutMs, async (chunk) => {
           chunks.push(chunk);
           hash.update(chunk);
         });
@@ -172,49 +173,52 @@ export class AdlsLake implements Lake {
   ): Promise<LakeEntry> {
     const rel = this.locateFile(lakePath);
     const what = `lake download ${rel}`;
-    const response = await callAzure(
+    const destination = path.resolve(localPath);
+    // The whole download is one try: a body that stalls or breaks is read again from the start.
+    return callAzure(
       what,
-      () => this.fileClient(rel).read(0, undefined, { maxRetryRequests: 5 }),
+      async () => {
+        const response = await this.fileClient(rel).read(0, undefined, { maxRetryRequests: 5 });
+        const body = response.readableStreamBody;
+        if (isFolder(response.metadata)) {
+          destroy(body);
+          throw folderNotFile(rel);
+        }
+        const temp = path.join(path.dirname(destination), `${TEMP_PREFIX}${randomUUID()}`);
+        try {
+          await mkdir(path.dirname(destination), { recursive: true });
+          const out = await open(temp, 'wx');
+          const hash = createHash('md5');
+          let size = 0;
+          try {
+            await drain(body, what, this.requestTimeoutMs, async (chunk) => {
+              hash.update(chunk);
+              size += chunk.length;
+              await writeAll(out, chunk);
+            });
+            if (options.deferDurability !== true) await out.sync();
+          } finally {
+            await out.close();
+          }
+          const md5 = hash.digest();
+          verifyContent(what, size, md5, response);
+          await rename(temp, destination);
+          if (options.deferDurability === true) this.pendingDownloads.add(destination);
+          return {
+            path: rel,
+            isDirectory: false,
+            size,
+            lastModified: isoOf(response.lastModified),
+            md5: md5.toString('hex'),
+          };
+        } catch (err) {
+          destroy(body);
+          await rm(temp, { force: true });
+          throw err;
+        }
+      },
       this.retry,
     );
-    const body = response.readableStreamBody;
-    if (isFolder(response.metadata)) {
-      destroy(body);
-      throw folderNotFile(rel);
-    }
-    const destination = path.resolve(localPath);
-    const temp = path.join(path.dirname(destination), `${TEMP_PREFIX}${randomUUID()}`);
-    try {
-      await mkdir(path.dirname(destination), { recursive: true });
-      const out = await open(temp, 'wx');
-      const hash = createHash('md5');
-      let size = 0;
-      try {
-        await drain(body, what, async (chunk) => {
-          hash.update(chunk);
-          size += chunk.length;
-          await writeAll(out, chunk);
-        });
-        if (options.deferDurability !== true) await out.sync();
-      } finally {
-        await out.close();
-      }
-      const md5 = hash.digest();
-      verifyContent(what, size, md5, response);
-      await rename(temp, destination);
-      if (options.deferDurability === true) this.pendingDownloads.add(destination);
-      return {
-        path: rel,
-        isDirectory: false,
-        size,
-        lastModified: isoOf(response.lastModified),
-        md5: md5.toString('hex'),
-      };
-    } catch (err) {
-      destroy(body);
-      await rm(temp, { force: true });
-      throw err;
-    }
   }
 
   async stat(lakePath: string): Promise<LakeEntry | undefined> {
@@ -625,19 +629,38 @@ function verifyContent(
  * Feeds a response body to `onChunk`. Failures of the body (the network) become Baton errors;
  * failures of `onChunk` (local disk) propagate unchanged.
  */
+/**
+ * Reads a response body chunk by chunk. The SDK retries a body that breaks, but one that goes
+ * silent (a half-open connection) would wait forever: after `stallMs` without a chunk the body
+ * is destroyed and the read is `unavailable`, retryable.
+ */
 async function drain(
   body: NodeJS.ReadableStream | undefined,
   what: string,
+  stallMs: number,
   onChunk: (chunk: Buffer) => Promise<void>,
 ): Promise<void> {
   if (body === undefined) return;
   const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<unknown>;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        destroy(body);
+        reject(
+          new BatonError('unavailable', `${what}: no data received for ${String(stallMs)} ms`, {
+            retryable: true,
+          }),
+        );
+      }, stallMs);
+    });
     try {
-      next = await iterator.next();
+      next = await Promise.race([iterator.next(), stalled]);
     } catch (err) {
-      throw toBatonError(err, what);
+      throw err instanceof BatonError ? err : toBatonError(err, what);
+    } finally {
+      clearTimeout(timer);
     }
     if (next.done === true) return;
     const chunk = next.value;
