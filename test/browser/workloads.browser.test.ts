@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { beamlinePruneDepsOf, pruneBeamline } from '../../shared/app/beamlinePrune.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { api, repoRoot, runToEnd } from '../helpers/hostProcess.js';
@@ -332,6 +333,66 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
     // Nothing was deleted by either preview.
     assert.equal(await readFile(lake('alice/old/a.txt'), 'utf8'), 'old');
     await shot('retention');
+  });
+
+  it('shows a beamline’s retention ledger and the pruner’s audit with the surviving copy', async () => {
+    // A real new-file flow records the copies; the pruner, run as if 8 days later, deletes the
+    // spot832 copy (due after 7 days) because nersc832, the raw data's home, holds the same
+    // bytes, and audits it with that surviving copy.
+    const landing = path.join(stateDir, 'lake', 'landing', 'bl832', 'portal_0001.h5');
+    await mkdir(path.dirname(landing), { recursive: true });
+    await writeFile(landing, 'HDF5 stand-in for the portal\n'.repeat(40));
+    const started = await asAlice('POST', 'runs', {
+      pipeline: 'beamline',
+      params: { config: 'beamline.yaml', path: 'landing/bl832/portal_0001.h5' },
+    });
+    assert.equal(started.status, 202, await started.clone().text());
+    const { runId } = (await started.json()) as { runId: string };
+    const view = await ended(runId);
+    assert.equal(view.status, 'completed', view.error);
+    const report = await pruneBeamline(
+      beamlinePruneDepsOf(host.services, () => undefined),
+      {
+        config: 'beamline.yaml',
+        now: new Date(Date.now() + 8 * 24 * 3600 * 1000),
+      },
+    );
+    assert.ok(
+      report.entries.some((e) => e.path === 'portal_0001.h5' && e.outcome === 'deleted'),
+      JSON.stringify(report.entries),
+    );
+
+    await page.goto(`${host.url}/#/retention`);
+    await page.fill('[data-testid=prune-config]', 'beamline.yaml');
+    await page.click('[data-testid=beamline-dry-run]');
+    const ledgerRows = page.locator('[data-testid=beamline-ledger-table] tbody tr', {
+      hasText: 'portal_0001.h5',
+    });
+    await ledgerRows.nth(1).waitFor();
+    const ledger: string[][] = [];
+    for (const row of await ledgerRows.all()) {
+      const cells = await row.locator('td').allTextContents();
+      ledger.push([cells[0] ?? '', cells[2] ?? '', cells[6] ?? '']);
+    }
+    assert.deepEqual(ledger.sort(), [
+      ['data832', 'scheduled', runId],
+      ['spot832', 'pruned', runId],
+    ]);
+    const audit = page.locator('[data-testid=beamline-audit-table] tbody tr', {
+      hasText: 'portal_0001.h5',
+    });
+    await audit.first().waitFor();
+    const cells = await audit.first().locator('td').allTextContents();
+    assert.equal(cells[2], 'deleted');
+    assert.equal(cells[3], 'spot832');
+    assert.equal(cells[5], 'nersc832: portal_0001.h5', 'the surviving copy is named');
+    await shot('beamline-audit');
+
+    // A config that cannot be read: the API's error in the ledger, nothing else shown.
+    await page.fill('[data-testid=prune-config]', 'missing.yaml');
+    await page.click('[data-testid=beamline-dry-run]');
+    await page.locator('[data-testid=beamline-ledger] [data-testid=error]').waitFor();
+    assert.equal(await page.locator('[data-testid=beamline-audit-table]').count(), 0);
   });
 
   it('shows slots per backend from the metrics', async () => {

@@ -3,13 +3,17 @@
 // what was deleted: the ledger keeps each deletion's time, attempts and last error, which is
 // the audit the API returns), the lake pruner's dry run, and the verified beamline pruner's
 // dry run for a config (`POST /api/beamline/prune {config, dryRun: true}`: what it would
-// delete, which copy survives, and what it would refuse). Dry runs write nothing.
+// delete, which copy survives, and what it would refuse), with that beamline's retention ledger
+// (`GET /api/beamline/retention`) and the pruner's audit (`GET /api/beamline/prune/audit`:
+// every deletion and refusal, who, when, and the surviving copy). Dry runs write nothing.
 import { api, queryString } from './api.mjs';
 import { errorLine, formatTime, h, setChildren, statusBadge, table } from './dom.mjs';
 
 /**
  * @typedef {{ endpoint: string, path: string, scheduledAt: string, dueAt: string, reason: string, requestedBy: string, state: string, prunedAt?: string, attempts: number, lastError?: string }} RetentionEntry
  * @typedef {{ endpoint: string, path: string, dueAt: string, outcome: string, reason?: string, error?: string, survivor?: { endpoint: string, path: string } }} PruneItem
+ * @typedef {{ endpoint: string, path: string, state: string, dueAt: string, afterDays: number, runId: string, exportControlled: boolean, prunedAt?: string, attempts?: number, due: boolean }} BeamlineEntry
+ * @typedef {{ at: string, who: string, action: string, endpoint: string, path: string, survivor?: { endpoint: string, path: string }, refusal?: { code: string, reason: string } }} AuditRecord
  */
 
 /** @param {import('./app.mjs').ViewContext} ctx */
@@ -17,6 +21,8 @@ export async function renderRetention(ctx) {
   const ledger = h('div', { 'data-testid': 'retention-ledger' });
   const lakePreview = h('div', { 'data-testid': 'lake-preview' });
   const beamlinePreview = h('div', { 'data-testid': 'beamline-preview' });
+  const beamlineLedger = h('div', { 'data-testid': 'beamline-ledger' });
+  const beamlineAudit = h('div', { 'data-testid': 'beamline-audit' });
   const configBox = /** @type {HTMLInputElement} */ (
     h('input', {
       'data-testid': 'prune-config',
@@ -45,13 +51,19 @@ export async function renderRetention(ctx) {
         class: 'actions',
         onsubmit: (/** @type {Event} */ e) => {
           e.preventDefault();
-          void previewBeamline(beamlinePreview, configBox.value.trim());
+          const config = configBox.value.trim();
+          void previewBeamline(beamlinePreview, config);
+          void showBeamlineLedger(beamlineLedger, beamlineAudit, config);
         },
       },
       h('label', {}, 'beamline config ', configBox),
       h('button', { type: 'submit', 'data-testid': 'beamline-dry-run' }, 'Preview'),
     ),
     beamlinePreview,
+    h('h2', {}, 'Beamline retention ledger'),
+    beamlineLedger,
+    h('h2', {}, 'Beamline pruner: audit'),
+    beamlineAudit,
   );
 
   const reply = await api('GET', 'retention');
@@ -130,6 +142,66 @@ async function previewBeamline(into, config) {
       'nothing was deleted (dry run).',
     ),
     pruneTable(report.entries, 'beamline-preview-table'),
+  );
+}
+
+/**
+ * The beamline's ledger (each copy, its state and due date) and the pruner's audit, newest
+ * first. Both are read-only; a config that cannot be read is the API's error, once.
+ * @param {HTMLElement} ledgerInto @param {HTMLElement} auditInto @param {string} config
+ */
+async function showBeamlineLedger(ledgerInto, auditInto, config) {
+  const [ledger, audit] = await Promise.all([
+    api('GET', `beamline/retention${queryString({ config })}`),
+    api('GET', `beamline/prune/audit${queryString({ config })}`),
+  ]);
+  if (!ledger.ok) {
+    ledgerInto.replaceChildren(errorLine(ledger.error));
+    auditInto.replaceChildren();
+    return;
+  }
+  /** @type {{ beamline: string, entries: BeamlineEntry[] }} */
+  const view = ledger.data;
+  setChildren(
+    ledgerInto,
+    view.entries.length === 0
+      ? h('p', { class: 'muted', 'data-testid': 'beamline-ledger-table' }, 'No copies recorded.')
+      : table(
+          ['endpoint', 'path', 'state', 'due', '', 'kept for', 'run', 'pruned', 'attempts'],
+          view.entries.map((e) => [
+            e.endpoint,
+            h('code', {}, e.path),
+            statusBadge(e.state),
+            formatTime(e.dueAt),
+            e.due ? statusBadge('due') : '',
+            `${e.afterDays} d`,
+            h('a', { href: `#/runs/${encodeURIComponent(e.runId)}` }, e.runId),
+            formatTime(e.prunedAt),
+            e.attempts ?? 0,
+          ]),
+          'beamline-ledger-table',
+        ),
+  );
+  if (!audit.ok) return auditInto.replaceChildren(errorLine(audit.error));
+  /** @type {{ beamline: string, records: AuditRecord[] }} */
+  const trail = audit.data;
+  setChildren(
+    auditInto,
+    trail.records.length === 0
+      ? h('p', { class: 'muted', 'data-testid': 'beamline-audit-table' }, 'No verdicts yet.')
+      : table(
+          ['when', 'who', 'verdict', 'endpoint', 'path', 'surviving copy', 'why refused'],
+          trail.records.map((r) => [
+            formatTime(r.at),
+            r.who,
+            statusBadge(r.action),
+            r.endpoint,
+            h('code', {}, r.path),
+            r.survivor === undefined ? '' : `${r.survivor.endpoint}: ${r.survivor.path}`,
+            r.refusal?.reason ?? '',
+          ]),
+          'beamline-audit-table',
+        ),
   );
 }
 
