@@ -6,6 +6,7 @@ import { appSettingsOf, loadConfig } from '../app/config.js';
 import { webhookPrefix } from './durable/webhookRoutes.js';
 import { configureServices, createLocalServices, type Services } from '../app/services.js';
 import { FileStateStore } from '../adapters/local/fileStateStore.js';
+import { FolderLake } from '../adapters/local/folderLake.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { startBusTriggers } from './busTriggers.js';
 import { DurableEngine } from './durable/engine.js';
@@ -120,16 +121,31 @@ export class LocalHost {
       await host.stop();
       throw error;
     }
+    // Temps that writers killed mid-write left in the state folder and the lake. In the
+    // background, so a big state folder or lake does not delay the start; a stop waits for it.
+    const sweeps: Array<{ what: string; sweep: () => Promise<number> }> = [];
     if (services.state instanceof FileStateStore) {
       const store = services.state;
-      // In the background: a big state folder must not delay the start.
-      void store.removeLeftoverTemps().then(
-        (removed) => {
-          if (removed > 0) logger.info(`removed ${removed} temp file(s) of interrupted writes`);
-        },
-        (error: unknown) => logger.warn({ err: error }, 'sweeping leftover temp files failed'),
-      );
+      sweeps.push({ what: 'state store', sweep: () => store.removeLeftoverTemps() });
     }
+    if (services.lake instanceof FolderLake) {
+      const lake = services.lake;
+      sweeps.push({ what: 'lake', sweep: () => lake.removeLeftoverTemps() });
+    }
+    const swept = Promise.all(
+      sweeps.map(({ what, sweep }) =>
+        sweep().then(
+          (removed) => {
+            if (removed > 0) {
+              logger.info(`removed ${removed} temp file(s) of interrupted writes (${what})`);
+            }
+          },
+          (error: unknown) =>
+            logger.warn({ err: error }, `sweeping leftover temp files failed (${what})`),
+        ),
+      ),
+    );
+    host.stoppers.unshift(() => swept.then(() => undefined));
     return host;
   }
 

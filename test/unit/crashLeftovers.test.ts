@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,8 @@ import { finishModelStep, prepareModelRun, type ModelRunDeps } from '../../share
 import { buildOutputArchives } from '../../shared/app/modelStepFiles.js';
 import { lakeTempPrefix } from '../../shared/domain/paths.js';
 import { InstanceStore } from '../../shared/runtime/durable/instanceStore.js';
+import { LocalHost } from '../../shared/runtime/localHost.js';
+import { createLogger } from '../../shared/runtime/logger.js';
 import type { TransferStatus } from '../../shared/ports/transfers.js';
 
 /**
@@ -112,6 +114,28 @@ describe('FolderLake: temp files of crashed writers', () => {
     assert.deepEqual(
       (await lake.list('out')).map((e) => e.path),
       ['out/a.txt'],
+    );
+  });
+
+  it("removeLeftoverTemps clears dead writers' temps in folders never written again, at any depth", async () => {
+    const root = await tempDir();
+    const lake = new FolderLake({ root });
+    // A create-only publish killed between its link and its unlink: the file is whole and a
+    // hard link of it stays as the temp; the retry finds the file there and writes nothing.
+    await lake.write('run/performance/a.csv', 'step,cpu\n', { createOnly: true });
+    const deep = path.join(root, 'run', 'performance');
+    const dead = `${lakeTempPrefix}${deadPid()}-4f0c6a2e-0000-4000-8000-000000000000`;
+    const live = `${lakeTempPrefix}${process.ppid}-5f0c6a2e-0000-4000-8000-000000000000`;
+    await link(path.join(deep, 'a.csv'), path.join(deep, dead));
+    await writeFile(path.join(deep, live), 'half');
+    await writeFile(path.join(root, dead), 'half');
+    assert.equal(await lake.removeLeftoverTemps(), 2);
+    assert.deepEqual((await readdir(deep)).sort(), [live, 'a.csv'].sort());
+    assert.deepEqual(await readdir(root), ['run']);
+    assert.equal(await readFile(path.join(deep, 'a.csv'), 'utf8'), 'step,cpu\n');
+    assert.equal(
+      await new FolderLake({ root: path.join(root, 'absent') }).removeLeftoverTemps(),
+      0,
     );
   });
 });
@@ -231,6 +255,29 @@ describe('temp files of writers that are alive', () => {
       (await store.query('runs')).map((d) => d.id),
       ['kept'],
     );
+  });
+});
+
+describe('local host start', () => {
+  it("sweeps dead writers' temps from the state folder and the lake, and a stop waits for it", async () => {
+    const stateDir = await tempDir();
+    const uuid = 'af0c6a2e-0000-4000-8000-000000000000';
+    const pid = deadPid();
+    const stateTemp = path.join(stateDir, 'state', 'runs', 'p', `.r.json.${pid}-${uuid}.tmp`);
+    const lakeTemp = path.join(stateDir, 'lake', 'a', 'b', `${lakeTempPrefix}${pid}-${uuid}`);
+    for (const file of [stateTemp, lakeTemp]) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, 'half');
+    }
+    const host = await LocalHost.start({
+      stateDir,
+      port: 0,
+      triggers: false,
+      logger: createLogger({ level: 'silent' }),
+    });
+    await host.stop();
+    assert.equal(existsSync(stateTemp), false, 'state store temp removed');
+    assert.equal(existsSync(lakeTemp), false, 'lake temp removed');
   });
 });
 

@@ -29,6 +29,7 @@ import {
   crashDue,
   crashNow,
   errnoOf,
+  isLeftoverTemp,
   PendingFlush,
   removeLeftoverTempsIn,
   releaseTempPath,
@@ -53,6 +54,32 @@ export class FolderLake implements Lake {
 
   constructor(options: FolderLakeOptions) {
     this.root = path.resolve(options.root);
+  }
+
+  /**
+   * Removes, across the whole lake, the temps of writes whose writer is gone. A folder's first
+   * write in a process sweeps that folder, but a folder never written again keeps them: a host
+   * killed between a create-only publish (link) and removing its temp leaves a file the retry
+   * finds already there, so nothing writes beside it again. The local host runs this once in the
+   * background when it starts. Returns the count.
+   */
+  async removeLeftoverTemps(): Promise<number> {
+    let entries;
+    try {
+      entries = await readdir(this.root, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const entry of entries) {
+      if (!entry.name.startsWith(TEMP_PREFIX)) continue;
+      const full = path.join(entry.parentPath, entry.name);
+      if (!isLeftoverTemp(full, entry.name.slice(TEMP_PREFIX.length))) continue;
+      await rm(full, { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async write(
