@@ -37,6 +37,18 @@ export function table(columns, rows, testId) {
   );
 }
 
+/**
+ * A table, or when there are no rows a muted line saying so (under the same test id).
+ * @param {string} empty
+ * @param {string[]} columns
+ * @param {Array<Array<Node | string | number | null | undefined>>} rows
+ * @param {string} testId
+ */
+export function tableOrNote(empty, columns, rows, testId) {
+  if (rows.length === 0) return h('p', { class: 'muted', 'data-testid': testId }, empty);
+  return table(columns, rows, testId);
+}
+
 /** @param {string} status */
 export function statusBadge(status) {
   return h('span', { class: `status status-${status}`, 'data-status': status }, status);

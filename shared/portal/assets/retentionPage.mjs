@@ -7,7 +7,7 @@
 // (`GET /api/beamline/retention`) and the pruner's audit (`GET /api/beamline/prune/audit`:
 // every deletion and refusal, who, when, and the surviving copy). Dry runs write nothing.
 import { api, queryString } from './api.mjs';
-import { errorLine, formatTime, h, setChildren, statusBadge, table } from './dom.mjs';
+import { errorLine, formatTime, h, setChildren, statusBadge, table, tableOrNote } from './dom.mjs';
 
 /**
  * @typedef {{ endpoint: string, path: string, scheduledAt: string, dueAt: string, reason: string, requestedBy: string, state: string, prunedAt?: string, attempts: number, lastError?: string }} RetentionEntry
@@ -164,52 +164,49 @@ async function showBeamlineLedger(ledgerInto, auditInto, config) {
   const view = ledger.data;
   setChildren(
     ledgerInto,
-    view.entries.length === 0
-      ? h('p', { class: 'muted', 'data-testid': 'beamline-ledger-table' }, 'No copies recorded.')
-      : table(
-          ['endpoint', 'path', 'state', 'due', '', 'kept for', 'run', 'pruned', 'attempts'],
-          view.entries.map((e) => [
-            e.endpoint,
-            h('code', {}, e.path),
-            statusBadge(e.state),
-            formatTime(e.dueAt),
-            e.due ? statusBadge('due') : '',
-            `${e.afterDays} d`,
-            h('a', { href: `#/runs/${encodeURIComponent(e.runId)}` }, e.runId),
-            formatTime(e.prunedAt),
-            e.attempts ?? 0,
-          ]),
-          'beamline-ledger-table',
-        ),
+    tableOrNote(
+      'No copies recorded.',
+      ['endpoint', 'path', 'state', 'due', '', 'kept for', 'run', 'pruned', 'attempts'],
+      view.entries.map((e) => [
+        e.endpoint,
+        h('code', {}, e.path),
+        statusBadge(e.state),
+        formatTime(e.dueAt),
+        e.due ? statusBadge('due') : '',
+        `${e.afterDays} d`,
+        h('a', { href: `#/runs/${encodeURIComponent(e.runId)}` }, e.runId),
+        formatTime(e.prunedAt),
+        e.attempts ?? 0,
+      ]),
+      'beamline-ledger-table',
+    ),
   );
   if (!audit.ok) return auditInto.replaceChildren(errorLine(audit.error));
   /** @type {{ beamline: string, records: AuditRecord[] }} */
   const trail = audit.data;
   setChildren(
     auditInto,
-    trail.records.length === 0
-      ? h('p', { class: 'muted', 'data-testid': 'beamline-audit-table' }, 'No verdicts yet.')
-      : table(
-          ['when', 'who', 'verdict', 'endpoint', 'path', 'surviving copy', 'why refused'],
-          trail.records.map((r) => [
-            formatTime(r.at),
-            r.who,
-            statusBadge(r.action),
-            r.endpoint,
-            h('code', {}, r.path),
-            r.survivor === undefined ? '' : `${r.survivor.endpoint}: ${r.survivor.path}`,
-            r.refusal?.reason ?? '',
-          ]),
-          'beamline-audit-table',
-        ),
+    tableOrNote(
+      'No verdicts yet.',
+      ['when', 'who', 'verdict', 'endpoint', 'path', 'surviving copy', 'why refused'],
+      trail.records.map((r) => [
+        formatTime(r.at),
+        r.who,
+        statusBadge(r.action),
+        r.endpoint,
+        h('code', {}, r.path),
+        r.survivor === undefined ? '' : `${r.survivor.endpoint}: ${r.survivor.path}`,
+        r.refusal?.reason ?? '',
+      ]),
+      'beamline-audit-table',
+    ),
   );
 }
 
 /** @param {PruneItem[]} entries @param {string} testId */
 function pruneTable(entries, testId) {
-  if (entries.length === 0)
-    return h('p', { class: 'muted', 'data-testid': testId }, 'Nothing due.');
-  return table(
+  return tableOrNote(
+    'Nothing due.',
     ['endpoint', 'path', 'due', 'verdict', 'why'],
     entries.map((e) => [
       e.endpoint,
