@@ -39,7 +39,8 @@ import { BatonError } from './errors.js';
  *   (W = 0) of priority p_new, whatever the running shares; at worst
  *   `B_max = w_p · (p_max − p_min) + w_f` = 780 min = 13 h with the defaults.
  *   Proof: score_j − score_new ≥ w_p·(p_j − p_new) + min(W, W_cap) − w_f > 0 once
- *   W > B, because the policy requires W_cap ≥ B_max ({@link checkPriorityPolicy}).
+ *   W > B, because the policy requires W_cap > B_max ({@link checkPriorityPolicy}): with
+ *   W_cap = B_max exactly, a job of the lowest priority stops gaining at W_cap and only ties.
  *
  * Why these choices:
  * - **Linear age with a cap, not `log2(1 + W)`.** A logarithmic age term makes the starvation
@@ -106,10 +107,10 @@ export function checkPriorityPolicy(policy: PriorityPolicy): void {
     throw invalid('policy.minTaskPriority', 'must not exceed maxTaskPriority');
   }
   const bound = starvationBoundMinutes(policy);
-  if (ageCapMinutes < bound) {
+  if (ageCapMinutes <= bound) {
     throw invalid(
       'policy.ageCapMinutes',
-      `must be ≥ ${bound} (w_p·(p_max − p_min) + w_f), or an old job could wait forever`,
+      `must be > ${bound} (w_p·(p_max − p_min) + w_f), or an old job could wait forever`,
     );
   }
 }
