@@ -627,12 +627,9 @@ function verifyContent(
 
 /**
  * Feeds a response body to `onChunk`. Failures of the body (the network) become Baton errors;
- * failures of `onChunk` (local disk) propagate unchanged.
- */
-/**
- * Reads a response body chunk by chunk. The SDK retries a body that breaks, but one that goes
- * silent (a half-open connection) would wait forever: after `stallMs` without a chunk the body
- * is destroyed and the read is `unavailable`, retryable.
+ * failures of `onChunk` (local disk) propagate unchanged. The SDK retries a body that breaks,
+ * but one that goes silent (a half-open connection) would wait forever: after `stallMs` without
+ * a chunk the body is destroyed and the read is `unavailable`, retryable.
  */
 async function drain(
   body: NodeJS.ReadableStream | undefined,

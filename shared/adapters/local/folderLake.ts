@@ -29,8 +29,8 @@ import {
   crashDue,
   crashNow,
   errnoOf,
-  isLeftoverTemp,
   PendingFlush,
+  removeLeftoverTempPaths,
   removeLeftoverTempsIn,
   releaseTempPath,
 } from './fsPrimitives.js';
@@ -71,15 +71,10 @@ export class FolderLake implements Lake {
       if (isMissing(err)) return 0;
       throw err;
     }
-    let removed = 0;
-    for (const entry of entries) {
-      if (!entry.name.startsWith(TEMP_PREFIX)) continue;
-      const full = path.join(entry.parentPath, entry.name);
-      if (!isLeftoverTemp(full, entry.name.slice(TEMP_PREFIX.length))) continue;
-      await rm(full, { recursive: true, force: true });
-      removed++;
-    }
-    return removed;
+    return removeLeftoverTempPaths(
+      entries.map((entry) => path.join(entry.parentPath, entry.name)),
+      TEMP_PREFIX,
+    );
   }
 
   async write(

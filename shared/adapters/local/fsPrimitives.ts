@@ -185,11 +185,25 @@ export async function removeTempFiles(target: string): Promise<void> {
 
 /** Removes the temps named `<prefix>…` in `folder` whose writers are gone; returns the count. */
 export async function removeLeftoverTempsIn(folder: string, prefix: string): Promise<number> {
+  const names = await listNames(folder);
+  return removeLeftoverTempPaths(
+    names.map((name) => path.join(folder, name)),
+    prefix,
+  );
+}
+
+/**
+ * Removes, among `paths` (files or folders, anywhere), those named `<prefix>…` whose writers are
+ * gone; returns the count.
+ */
+export async function removeLeftoverTempPaths(
+  paths: Iterable<string>,
+  prefix: string,
+): Promise<number> {
   let removed = 0;
-  for (const name of await listNames(folder)) {
-    if (!name.startsWith(prefix)) continue;
-    const full = path.join(folder, name);
-    if (!isLeftoverTemp(full, name.slice(prefix.length))) continue;
+  for (const full of paths) {
+    const name = path.basename(full);
+    if (!name.startsWith(prefix) || !isLeftoverTemp(full, name.slice(prefix.length))) continue;
     await rm(full, { recursive: true, force: true }).catch(() => undefined);
     removed++;
   }
