@@ -11,6 +11,7 @@ import { createLogger } from '../../shared/runtime/logger.js';
 import { api, repoRoot, runToEnd } from '../helpers/hostProcess.js';
 import { browserSkipReason, chromiumCandidates, findChromium } from './chromium.js';
 import { asUser } from '../helpers/localAuth.js';
+import { copyBeamlineExample } from '../helpers/beamlineSources.js';
 
 /**
  * The workload pages in a real Chromium against an in-process local host: a sweep's trials and
@@ -22,9 +23,7 @@ import { asUser } from '../helpers/localAuth.js';
  * test/browser/artifacts/.
  */
 const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
-const beamlineExample = path.join(repoRoot, 'examples', 'beamline');
 const modelExample = path.join(repoRoot, 'examples', 'transport-model');
-const folderEndpoints = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
 const skip = browserSkipReason();
 
 describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 240_000 }, () => {
@@ -64,13 +63,7 @@ describe('portal workload pages in Chromium', { skip: skip ?? false, timeout: 24
     // One sources root for the beamline config (as in test/e2e/beamlineLanding.test.ts) and the
     // transport-model example the databank is created from.
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-portal-src-'));
-    await cp(path.join(beamlineExample, 'beamline.yaml'), path.join(sources, 'beamline.yaml'));
-    await cp(path.join(beamlineExample, 'scripts'), path.join(sources, 'scripts'), {
-      recursive: true,
-    });
-    for (const name of folderEndpoints) {
-      await mkdir(path.join(sources, 'endpoints', name), { recursive: true });
-    }
+    await copyBeamlineExample(sources);
     await cp(modelExample, path.join(sources, 'transport-model'), { recursive: true });
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-portal-workloads-'));
     host = await LocalHost.start({

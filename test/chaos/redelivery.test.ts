@@ -24,6 +24,7 @@ import {
   type Delivery,
   type Effect,
 } from './effectLedger.js';
+import { copyBeamlineExample } from '../helpers/beamlineSources.js';
 
 /**
  * Redelivery: every activity and every queue message of the app is delivered more than once,
@@ -52,10 +53,8 @@ interface Invocation {
   repeatFailures: string[];
 }
 
-const beamlineExample = path.join(repoRoot, 'examples', 'beamline');
 const modelExample = path.join(repoRoot, 'examples', 'transport-model');
 const mlScript = (name: string): string => path.join(repoRoot, 'examples', 'ml', name);
-const folderEndpoints = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
 /**
  * The scheduler's tick lease, taken and let go by every tick, and requests for a tick (coalesced;
  * a tick only plans): never a side effect of their own. What ticks hand out is checked below.
@@ -184,13 +183,7 @@ describe('redelivery: every activity and queue message delivered more than once'
   before(async () => {
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-redeliver-src-'));
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-redeliver-'));
-    await cp(path.join(beamlineExample, 'beamline.yaml'), path.join(sources, 'beamline.yaml'));
-    await cp(path.join(beamlineExample, 'scripts'), path.join(sources, 'scripts'), {
-      recursive: true,
-    });
-    for (const name of folderEndpoints) {
-      await mkdir(path.join(sources, 'endpoints', name), { recursive: true });
-    }
+    await copyBeamlineExample(sources);
     await cp(modelExample, path.join(sources, 'transport-model'), { recursive: true });
     const env = {
       ...process.env,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,8 @@ import type { CatalogueDataset } from '../../shared/ports/catalogue.js';
 import { EngineClient } from '../../shared/runtime/durable/engineClient.js';
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
-import { api, repoRoot, runCli } from '../helpers/hostProcess.js';
+import { api, runCli } from '../helpers/hostProcess.js';
+import { copyBeamlineExample } from '../helpers/beamlineSources.js';
 
 /**
  * The beamline example end to end on a local host, the way a beamline uses it: a detector file
@@ -39,8 +40,6 @@ interface RunView<T = unknown> {
   progress: unknown;
 }
 
-const example = path.join(repoRoot, 'examples', 'beamline');
-const folderEndpoints = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
 const day = 24 * 3600 * 1000;
 
 describe('beamline example: drop a file into the landing folder', () => {
@@ -96,11 +95,7 @@ describe('beamline example: drop a file into the landing folder', () => {
   before(async () => {
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-landing-src-'));
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-landing-'));
-    await cp(path.join(example, 'beamline.yaml'), path.join(sources, 'beamline.yaml'));
-    await cp(path.join(example, 'scripts'), path.join(sources, 'scripts'), { recursive: true });
-    for (const name of folderEndpoints) {
-      await mkdir(at(name, ''), { recursive: true });
-    }
+    await copyBeamlineExample(sources);
     host = await LocalHost.start({
       stateDir,
       port: 0,

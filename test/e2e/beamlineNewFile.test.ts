@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +22,7 @@ import { getRegisteredFunction } from '../../shared/runtime/functionRegistry.js'
 import { LocalHost } from '../../shared/runtime/localHost.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { repoRoot, runCli, runToEnd } from '../helpers/hostProcess.js';
+import { copyBeamlineExample } from '../helpers/beamlineSources.js';
 
 /**
  * The beamline new-file flow (seed 001) on an in-process local host, over HTTP: the example
@@ -39,8 +40,6 @@ interface RunView {
 }
 
 const exampleConfig = path.join(repoRoot, 'examples', 'beamline', 'beamline.yaml');
-const exampleScripts = path.join(repoRoot, 'examples', 'beamline', 'scripts');
-const endpointNames = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
 
 describe('beamline new-file flow on a local host', () => {
   let sources: string;
@@ -87,11 +86,7 @@ describe('beamline new-file flow on a local host', () => {
   before(async () => {
     sources = await mkdtemp(path.join(os.tmpdir(), 'baton-beamline-src-'));
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'baton-beamline-'));
-    await cp(exampleConfig, path.join(sources, 'beamline.yaml'));
-    await cp(exampleScripts, path.join(sources, 'scripts'), { recursive: true });
-    for (const name of endpointNames) {
-      await mkdir(path.join(sources, 'endpoints', name), { recursive: true });
-    }
+    await copyBeamlineExample(sources);
     host = await LocalHost.start({
       stateDir,
       port: 0,

@@ -11,6 +11,7 @@ import { taskJobsCollection, tasksCollection } from '../../../shared/domain/task
 import type { TaskJobRecord, TaskRecord } from '../../../shared/domain/tasks.js';
 import type { SweepOutput } from '../../../shared/orchestrations/sweepTypes.js';
 import { api, repoRoot } from '../../helpers/hostProcess.js';
+import { copyBeamlineExample } from '../../helpers/beamlineSources.js';
 
 /**
  * The crash suite's mix: small versions of the examples, derived from them at run time so they
@@ -312,8 +313,6 @@ export const modelWorkload: Workload = {
 
 // ---- the beamline new-file flow (examples/beamline) -----------------------------------------
 
-const endpointNames = ['data832', 'nersc832', 'alcf832', 'nersc832_scratch', 'alcf832_scratch'];
-
 interface BeamlineConfig {
   hpc: Record<string, { local?: Record<string, unknown> }>;
 }
@@ -331,13 +330,7 @@ export const beamlineWorkload: Workload = {
         if (Array.isArray(argv)) local[step] = journaled(lane, argv as string[]);
       }
     }
-    await writeFile(path.join(lane.sources, 'beamline.yaml'), stringify(config));
-    await cp(path.join(examples, 'beamline', 'scripts'), path.join(lane.sources, 'scripts'), {
-      recursive: true,
-    });
-    for (const name of endpointNames) {
-      await mkdir(path.join(lane.sources, 'endpoints', name), { recursive: true });
-    }
+    await copyBeamlineExample(lane.sources, stringify(config));
     const detector = path.join(lane.stateDir, 'lake', ...detectorPath.split('/'));
     await mkdir(path.dirname(detector), { recursive: true });
     await writeFile(detector, 'HDF5 stand-in: 832 projections of a chaos sample\n'.repeat(2000));
